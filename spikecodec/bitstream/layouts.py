@@ -108,13 +108,23 @@ def bits_to_ints(bits: np.ndarray, offset: int, k: int, w: int) -> np.ndarray:
     """Read ``k`` fields of ``w`` bits each starting at ``offset`` -> int64 array."""
     if w == 0 or k == 0:
         return np.zeros(k, np.int64)
-    width, dt = _container(w)
     seg = bits[offset:offset + k * w].reshape(k, w)
-    if w != width:
-        padded = np.zeros((k, width), np.uint8)
-        padded[:, width - w:] = seg
-        seg = padded
-    return np.packbits(seg, axis=1).view(dt).ravel().astype(np.int64)
+    if w <= 62:
+        return seg.astype(np.int64) @ _weights(w)
+    width, dt = _container(w)
+    padded = np.zeros((k, width), np.uint8)
+    padded[:, width - w:] = seg
+    return np.packbits(padded, axis=1).view(dt).ravel().astype(np.int64)
+
+
+_WEIGHTS: dict[int, np.ndarray] = {}
+
+
+def _weights(w: int) -> np.ndarray:
+    wt = _WEIGHTS.get(w)
+    if wt is None:
+        wt = _WEIGHTS[w] = np.left_shift(1, np.arange(w - 1, -1, -1, dtype=np.int64))
+    return wt
 
 
 def _int_field(bits: np.ndarray, offset: int, w: int) -> int:
@@ -143,21 +153,23 @@ def _check_clip(z_clip) -> np.ndarray:
 
 def encode_payload_np(z: np.ndarray, layout: str, S: int) -> np.ndarray:
     """Payload bits (uint8 0/1) of clip ``z`` in ``layout``; ``S`` = z.sum()."""
+    z = np.ascontiguousarray(z)
     N, T = z.shape
     bN, bT, bP = bit_width(N), bit_width(T), bit_width(S + 1)
     if layout == "dense":
-        return np.ascontiguousarray(z).reshape(-1).view(np.uint8)
+        return z.reshape(-1).view(np.uint8)
     if layout == "coo":
         if S == 0:
             return np.zeros(0, np.uint8)
-        u, t = np.nonzero(z)  # row-major: unit ascending, then time ascending
-        return ints_to_bits((u.astype(np.int64) << bT) | t, bN + bT)
+        lin = np.flatnonzero(z)  # row-major: unit ascending, then time ascending
+        u, t = np.divmod(lin, T)
+        return ints_to_bits((u << bT) | t, bN + bT)
     if layout == "time":
-        _, t = np.nonzero(z)
+        t = np.flatnonzero(z) % T
         ptr = np.cumsum(np.count_nonzero(z, axis=1))[:-1]
         return np.concatenate([ints_to_bits(t, bT), ints_to_bits(ptr, bP)])
     if layout == "units":
-        _, u = np.nonzero(z.T)  # time-major: time ascending, then unit ascending
+        u = np.flatnonzero(np.ascontiguousarray(z.T)) % N  # time-major, then unit ascending
         ptr = np.cumsum(np.count_nonzero(z, axis=0))[:-1]
         return np.concatenate([ints_to_bits(u, bN), ints_to_bits(ptr, bP)])
     raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
