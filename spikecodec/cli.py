@@ -1,0 +1,924 @@
+"""The ``spikecodec`` command line: ``encode``, ``decode`` and ``info``.
+
+Built on the public Python API only (``spikecodec.encode_file``, ``decode_file``,
+``load_model``, ``CodecError``) and, for ``info`` and damage reports, on the
+torch-free bitstream (``spikecodec.bitstream``). ``info`` never imports torch.
+
+Conventions (those of gzip/flac/opusenc where nothing else is said):
+
+* Errors are one line on stderr, ``spikecodec: error: <path>: <reason>``; every
+  other input is still processed. Exit status: 0 all succeeded, 1 some input
+  failed (or a decoded file was damaged), 2 usage error, 130 interrupted.
+* Outputs are written to a temporary file in the destination folder and moved
+  into place (``os.replace``) only once complete, so a failed or interrupted
+  run leaves no partial ``.spk``/``.wav`` behind. An existing file is never
+  replaced without ``-f``.
+* ``-`` is standard input/output. Binary data is never written to a terminal.
+* Progress bars (tqdm) go to stderr only when stderr is a terminal; nothing
+  else is printed on stderr except errors, unless ``-v``.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import tempfile
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import click
+
+PROG = "spikecodec"
+
+#: Extensions picked up when a folder is given to ``encode`` (what libsndfile reads).
+AUDIO_EXTS = frozenset(
+    ".wav .wave .flac .ogg .oga .opus .mp3 .aif .aiff .aifc .au .snd .caf .w64 .rf64 "
+    ".voc .sd2 .htk .nist .sph .ircam .sf .paf .avr .wve .mpc .xi .pvf .mat".split()
+)
+SPK_EXT = ".spk"
+DECODE_FORMATS = ("wav", "flac")
+
+_VERBOSE = False  # set by the commands; read by main()'s last-resort handler
+
+
+# --------------------------------------------------------------------------- messages
+
+def _err(msg: str) -> None:
+    click.echo(f"{PROG}: error: {msg}", err=True)
+
+
+def _warn(msg: str) -> None:
+    click.echo(f"{PROG}: warning: {msg}", err=True)
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(s.strip() for s in str(text).splitlines() if s.strip())
+
+
+_EXPECTED = ("CodecError", "SpkFormatError", "LibsndfileError", "SoundFileError", "SoundFileRuntimeError")
+
+
+def _is_expected(exc: BaseException) -> bool:
+    """A user-facing error (bad input, bad file, unknown model), not a bug."""
+    if isinstance(exc, (OSError, ValueError, EOFError)):
+        return True
+    return any(c.__name__ in _EXPECTED for c in type(exc).__mro__)
+
+
+def _reason(exc: BaseException) -> str:
+    """One line explaining ``exc`` to a user."""
+    if isinstance(exc, OSError) and exc.strerror:
+        r = exc.strerror[0].lower() + exc.strerror[1:]
+        if exc.filename is not None:
+            r += f": {exc.filename}"
+        return r
+    text = _one_line(str(exc))
+    if not _is_expected(exc):
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        text += " (internal error; run with -v for a traceback)"
+    return text or type(exc).__name__
+
+
+class InputError(Exception):
+    """A per-input failure with a ready one-line reason."""
+
+
+# --------------------------------------------------------------------------- atomic output
+
+def _umask() -> int:
+    m = os.umask(0o022)
+    os.umask(m)
+    return m
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path, force: bool) -> Iterator[io.BufferedWriter]:
+    """Open a temporary file beside ``path``; move it to ``path`` only on success.
+
+    On any exception (KeyboardInterrupt included) the temporary file is removed
+    and ``path`` is untouched. Without ``force`` an existing ``path`` is never
+    replaced, even if it appeared while we were writing.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder")
+    if path.exists() and not force:
+        raise InputError(f"{path} already exists (use -f to overwrite, or -o to choose another name)")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        if force:
+            os.replace(tmp, path)
+        else:
+            try:  # link() refuses to replace: no check-then-write race
+                os.link(tmp, path)
+            except FileExistsError:
+                raise InputError(f"{path} already exists (use -f to overwrite, or -o to choose another name)")
+            except OSError:  # filesystem without hard links
+                if path.exists():
+                    raise InputError(f"{path} already exists (use -f to overwrite, or -o to choose another name)")
+                os.replace(tmp, path)
+            else:
+                os.unlink(tmp)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+# --------------------------------------------------------------------------- jobs
+
+@dataclass
+class Job:
+    src: str  # a path, or "-" for standard input
+    dst: str  # a path, or "-" for standard output
+    data: Optional[bytes] = None  # standard input, read by the main process
+
+
+@dataclass
+class Result:
+    src: str
+    dst: str
+    ok: bool
+    error: str = ""  # one line when not ok
+    detail: str = ""  # for -v
+    output_written: bool = False
+    traceback: str = ""
+
+
+@dataclass
+class Options:
+    model: Optional[str] = None
+    device: str = "auto"
+    force: bool = False
+    verbose: bool = False
+    # encode
+    level: Optional[int] = None
+    quality_floor: Optional[float] = None
+    target_kbps: Optional[float] = None
+    # decode
+    sample_rate: Optional[int] = None
+    format: Optional[str] = None
+    extra: dict = field(default_factory=dict)
+
+
+def _api():
+    import spikecodec  # torch is imported lazily by the package, on first use of the API
+
+    return spikecodec
+
+
+_MODELS: dict = {}
+
+
+def _get_model(spec: str, device: str):
+    key = (spec, device)
+    if key not in _MODELS:
+        _MODELS[key] = _api().load_model(spec, device=device)
+    return _MODELS[key]
+
+
+def _stdout():
+    return getattr(sys.stdout, "buffer", sys.stdout)
+
+
+def _stdin():
+    return getattr(sys.stdin, "buffer", sys.stdin)
+
+
+def _read_input(job: Job) -> bytes:
+    if job.src == "-":
+        return job.data if job.data is not None else b""
+    p = Path(job.src)
+    if p.is_dir():
+        raise InputError("is a folder")
+    return p.read_bytes()
+
+
+def _encode_one(job: Job, opts: Options) -> Result:
+    from spikecodec.bitstream import inspect_spk
+
+    api = _api()
+    model = _get_model(opts.model or "default", opts.device)
+    if job.src == "-":
+        src: Any = io.BytesIO(job.data or b"")
+    else:
+        p = Path(job.src)
+        if not p.exists():
+            raise InputError("no such file or directory")
+        if p.is_dir():
+            raise InputError("is a folder")
+        src = str(p)
+    kwargs: dict = {"model": model, "device": opts.device}
+    if opts.level is not None:
+        kwargs["level"] = opts.level
+    if opts.quality_floor is not None:
+        kwargs["quality_floor"] = opts.quality_floor
+    if opts.target_kbps is not None:
+        kwargs["target_kbps"] = opts.target_kbps
+    buf = io.BytesIO()
+    api.encode_file(src, buf, **kwargs)
+    data = buf.getvalue()
+    if not data:
+        raise InputError("the encoder produced no data")
+    _write_output(job.dst, data, opts.force)
+    detail = f"{len(data)} bytes"
+    with contextlib.suppress(Exception):
+        info = inspect_spk(data)
+        detail = (
+            f"{info.header.channels} ch, {info.header.source_sample_rate} Hz, "
+            f"{info.duration_s:.2f} s, {len(data)} bytes, {info.bitrate_kbps:.2f} kbps"
+        )
+    return Result(job.src, job.dst, True, detail=detail, output_written=True)
+
+
+def _write_output(dst: str, data: bytes, force: bool) -> None:
+    if dst == "-":
+        out = _stdout()
+        out.write(data)
+        out.flush()
+        return
+    with atomic_output(Path(dst), force) as f:
+        f.write(data)
+
+
+def _damage_ranges(damaged) -> str:
+    parts = []
+    for ch, clip, start, end in damaged:
+        parts.append(f"ch{ch} {start:.2f}-{end:.2f} s")
+    return ", ".join(parts)
+
+
+def _decode_model(header, opts: Options):
+    """The model to decode with: --model if given, else the one the file names."""
+    if opts.model:
+        return _get_model(opts.model, opts.device)
+    try:
+        return _get_model(header.model_name, opts.device)
+    except Exception:
+        return None  # let the API look it up and explain what is missing
+
+
+def _decode_one(job: Job, opts: Options) -> Result:
+    from spikecodec.bitstream import read_spk
+
+    api = _api()
+    data = _read_input(job)
+    if not data:
+        raise InputError("empty file (not a .spk)")
+    spk = read_spk(data)  # raises SpkFormatError on bad bytes; reports lost clips
+    damaged = list(getattr(spk, "damaged", None) or [])
+    header = spk.header
+    fmt = opts.format or _format_for(job.dst) or "wav"
+    model = _decode_model(header, opts)
+    kwargs: dict = {"format": fmt, "model": model, "device": opts.device}
+    if opts.sample_rate is not None:
+        kwargs["sample_rate"] = opts.sample_rate
+    if job.dst == "-":
+        buf = io.BytesIO()
+        api.decode_file(data, buf, **kwargs)
+        _write_output("-", buf.getvalue(), opts.force)
+    else:
+        with atomic_output(Path(job.dst), opts.force) as f:
+            api.decode_file(data, f, **kwargs)
+    sr = opts.sample_rate or header.source_sample_rate
+    n = header.num_samples if opts.sample_rate is None else round(header.num_samples * sr / header.source_sample_rate)
+    detail = f"{header.channels} ch, {sr} Hz, {n} samples ({header.num_samples / header.source_sample_rate:.2f} s), {fmt}"
+    if damaged:
+        return Result(
+            job.src, job.dst, False, output_written=True, detail=detail,
+            error=(f"damaged: {len(damaged)} clip(s) lost, silenced in the output "
+                   f"({_damage_ranges(damaged)}); the rest was written to {_show(job.dst)}"),
+        )
+    return Result(job.src, job.dst, True, detail=detail, output_written=True)
+
+
+def _format_for(dst: str) -> Optional[str]:
+    if dst == "-":
+        return None
+    ext = Path(dst).suffix.lower().lstrip(".")
+    return ext if ext in DECODE_FORMATS else None
+
+
+def _run(kind: str, job: Job, opts: Options) -> Result:
+    """Run one job and turn every failure into a Result (used in-process and in workers)."""
+    fn = _encode_one if kind == "encode" else _decode_one
+    try:
+        return fn(job, opts)
+    except InputError as e:
+        return Result(job.src, job.dst, False, error=str(e))
+    except Exception as e:  # noqa: BLE001 -- one line per input, never a traceback
+        tb = traceback.format_exc() if opts.verbose else ""
+        return Result(job.src, job.dst, False, error=_reason(e), traceback=tb)
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    with contextlib.suppress(RuntimeError):
+        torch.set_num_interop_threads(1)
+
+
+def _show(p: str) -> str:
+    return "<stdout>" if p == "-" else ("<stdin>" if p == "<stdin>" else p)
+
+
+def _execute(kind: str, jobs: list, opts: Options, n_workers: int, quiet: bool) -> list:
+    """Run all jobs, with a progress bar on a terminal and -v detail; returns Results."""
+    results: list = []
+    use_bar = (not quiet) and len(jobs) > 1 and sys.stderr.isatty()
+    bar = None
+    if use_bar:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(jobs), desc=kind, unit="file", file=sys.stderr, leave=False)
+
+    def report(r: Result) -> None:
+        results.append(r)
+        src = "<stdin>" if r.src == "-" else r.src
+        if r.ok and opts.verbose:
+            line = f"{PROG}: {kind}d {src} -> {_show(r.dst)} ({r.detail})"
+            (bar.write(line, file=sys.stderr) if bar else click.echo(line, err=True))
+        elif not r.ok:
+            if r.traceback:
+                click.echo(r.traceback.rstrip(), err=True)
+            msg = f"{PROG}: error: {src}: {r.error}"
+            (bar.write(msg, file=sys.stderr) if bar else click.echo(msg, err=True))
+        if bar:
+            bar.update(1)
+
+    parallel = n_workers > 1 and sum(1 for j in jobs if j.src != "-") > 1
+    try:
+        if not parallel:
+            for job in jobs:
+                report(_run(kind, job, opts))
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            threads = max(1, (os.cpu_count() or 1) // n_workers)
+            ctx = multiprocessing.get_context("spawn")  # no fork after torch
+            stdin_jobs = [j for j in jobs if j.src == "-"]
+            file_jobs = [j for j in jobs if j.src != "-"]
+            for job in stdin_jobs:
+                report(_run(kind, job, opts))
+            with ProcessPoolExecutor(max_workers=min(n_workers, len(file_jobs)), mp_context=ctx,
+                                     initializer=_worker_init, initargs=(threads,)) as pool:
+                futures = {pool.submit(_run, kind, job, opts): job for job in file_jobs}
+                try:
+                    for fut in as_completed(futures):
+                        job = futures[fut]
+                        try:
+                            report(fut.result())
+                        except Exception as e:  # a worker died
+                            report(Result(job.src, job.dst, False, error=_reason(e)))
+                except BaseException:
+                    for f in futures:
+                        f.cancel()
+                    raise
+    finally:
+        if bar:
+            bar.close()
+    return results
+
+
+def _finish(results: list, failures: list, quiet: bool) -> int:
+    names = [src for src, _ in failures] + [r.src for r in results if not r.ok]
+    total = len(failures) + len(results)
+    if names:
+        if total > 1:
+            shown = ", ".join("<stdin>" if n == "-" else n for n in names)
+            _err(f"{len(names)} of {total} inputs failed: {shown}")
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------- planning
+
+def _walk(folder: Path, exts) -> list:
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            if Path(name).suffix.lower() in exts:
+                found.append(Path(root) / name)
+    return found
+
+
+def _plan(
+    inputs: tuple, output: Optional[str], output_dir: Optional[str], exts, out_name: Callable[[Path], str],
+    stdout_default: bool,
+) -> tuple:
+    """Expand inputs into Jobs; returns (jobs, [(src, reason)] failures, [warnings])."""
+    jobs: list = []
+    failures: list = []
+    warnings: list = []
+    outdir = Path(output_dir) if output_dir else None
+    seen: dict = {}
+
+    def add(src: str, dst: str) -> None:
+        if dst != "-":
+            key = os.path.abspath(dst)
+            if src != "-" and os.path.abspath(src) == key:
+                failures.append((src, "the output would overwrite the input"))
+                return
+            if key in seen:
+                failures.append((src, f"{dst} is also the output of {seen[key]}"))
+                return
+            seen[key] = src
+        jobs.append(Job(src, dst))
+
+    for inp in inputs:
+        if inp == "-":
+            if output is not None:
+                add("-", output)
+            elif outdir is not None:
+                add("-", str(outdir / out_name(Path("stdin"))))
+            else:
+                add("-", "-")
+            continue
+        p = Path(inp)
+        if not p.exists():
+            failures.append((inp, "no such file or directory"))
+        elif p.is_dir():
+            files = _walk(p, exts)
+            if not files:
+                warnings.append(f"{inp}: no {'/'.join(sorted(exts)) if len(exts) < 3 else 'audio'} files found")
+            for f in files:
+                if outdir is not None:
+                    dst = outdir / f.relative_to(p).parent / out_name(f)
+                else:
+                    dst = f.parent / out_name(f)
+                add(str(f), str(dst))
+        else:
+            if output is not None:
+                dst = output
+            elif outdir is not None:
+                dst = str(outdir / out_name(p))
+            else:
+                dst = str(p.parent / out_name(p))
+            add(inp, dst)
+    return jobs, failures, warnings
+
+
+def _prepare_dirs(jobs: list) -> list:
+    """Create output folders; returns failures for jobs whose folder cannot be made."""
+    failures = []
+    keep = []
+    made: dict = {}
+    for j in jobs:
+        if j.dst == "-":
+            keep.append(j)
+            continue
+        d = Path(j.dst).parent
+        if d not in made:
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+                if not os.access(d, os.W_OK):
+                    raise PermissionError(13, "Permission denied", str(d))
+                made[d] = None
+            except OSError as e:
+                made[d] = f"cannot write to output folder {d}: {_reason(e)}"
+        if made[d]:
+            failures.append((j.src, made[d]))
+        else:
+            keep.append(j)
+    return keep, failures
+
+
+def _report_failures(failures: list) -> None:
+    for src, why in failures:
+        _err(f"{'<stdin>' if src == '-' else src}: {why}")
+
+
+def _check_stdio(jobs: list, what: str) -> None:
+    if sum(1 for j in jobs if j.src == "-") > 1:
+        raise click.UsageError("standard input ('-') can be given only once")
+    if sum(1 for j in jobs if j.dst == "-") > 1:
+        raise click.UsageError("only one input can be written to standard output")
+    if any(j.dst == "-" for j in jobs) and _stdout().isatty():
+        raise click.UsageError(f"refusing to write {what} to a terminal; use -o FILE or redirect the output")
+
+
+def _resolve_device(device: str) -> str:
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            _err("--device cuda: no CUDA device is available to torch (use --device cpu or auto)")
+            raise click.exceptions.Exit(2)
+        return "cuda"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _guard(fn):
+    """Last line of defence inside a command: one-line error, exit 1 (traceback with -v)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            _err("interrupted")
+            raise click.exceptions.Exit(130)
+        except BrokenPipeError:
+            _silence_stdout()
+            raise click.exceptions.Exit(1)
+        except Exception as e:  # noqa: BLE001
+            if _VERBOSE:
+                traceback.print_exc()
+            _err(_reason(e))
+            raise click.exceptions.Exit(1)
+
+    return wrapper
+
+
+def _silence_stdout() -> None:
+    with contextlib.suppress(Exception):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def _set_verbosity(verbose: bool, quiet: bool) -> None:
+    global _VERBOSE
+    if verbose and quiet:
+        raise click.UsageError("-q/--quiet and -v/--verbose exclude each other")
+    _VERBOSE = verbose
+
+
+# --------------------------------------------------------------------------- commands
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("spikecodec")
+    except Exception:  # not installed (running from a checkout)
+        return "0+unknown"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "-V", "--version", prog_name=PROG)
+def cli() -> None:
+    """spikecodec: a neural audio codec at about 3 kbps.
+
+    \b
+      spikecodec encode song.wav            -> song.spk
+      spikecodec decode song.spk -o out.wav
+      spikecodec info song.spk [--json]
+    """
+
+
+_common = [
+    click.option("-f", "--force", is_flag=True, help="Overwrite existing output files."),
+    click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors."),
+    click.option("-v", "--verbose", is_flag=True, help="Per-file detail on stderr; tracebacks on errors."),
+    click.option("-j", "--jobs", type=click.IntRange(min=0), default=1, show_default=True,
+                 help="Files coded in parallel (worker processes); 0 = one per CPU core."),
+    click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                 help="Where the model runs; auto = CUDA when torch sees one."),
+]
+
+
+def _with_common(fn):
+    for deco in reversed(_common):
+        fn = deco(fn)
+    return fn
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option("-o", "--output", metavar="OUT", help="Output file ('-' = standard output); one input only.")
+@click.option("-O", "--output-dir", metavar="DIR", type=click.Path(file_okay=False),
+              help="Write outputs under DIR, mirroring input folders.")
+@click.option("-m", "--model", metavar="NAME|PATH", default="default", show_default=True,
+              help="Model: a name from checkpoints/ (default, free, sparse, mu) or a checkpoint file.")
+@click.option("--level", "level", type=click.IntRange(0, 31), metavar="MU",
+              help="Bit-rate level 0..31 (mu-models only).")
+@click.option("--quality-floor", "quality_floor", type=float, metavar="LMD",
+              help="Per-clip quality floor (mu-models only).")
+@click.option("--target-kbps", "target_kbps", type=click.FloatRange(min=0, min_open=True), metavar="KBPS",
+              help="Target bit rate, mapped to a level by the model (mu-models only).")
+@_with_common
+@_guard
+def encode(inputs, output, output_dir, model, level, quality_floor, target_kbps, force, quiet, verbose, jobs, device):
+    """Encode audio files (or folders, recursively; '-' = stdin) to .spk.
+
+    Any format and sample rate libsndfile reads; every channel is kept. The
+    output is INPUT with the extension .spk, beside it, unless -o/-O.
+    """
+    _set_verbosity(verbose, quiet)
+    if output is not None and output_dir is not None:
+        raise click.UsageError("-o and -O exclude each other")
+    if output is not None and (len(inputs) > 1 or any(i != "-" and Path(i).is_dir() for i in inputs)):
+        raise click.UsageError("-o takes a single input file; use -O DIR for several")
+    if target_kbps is not None and level is not None:
+        raise click.UsageError("--target-kbps and --level exclude each other")
+    if target_kbps is not None:
+        import inspect as _inspect
+
+        api = _api()
+        if "target_kbps" not in _inspect.signature(api.encode_file).parameters:
+            raise click.UsageError("--target-kbps is not supported by this version of spikecodec; use --level")
+
+    plan, failures, warnings = _plan(inputs, output, output_dir, AUDIO_EXTS,
+                                     lambda p: p.with_suffix(SPK_EXT).name if p.suffix else p.name + SPK_EXT,
+                                     stdout_default=True)
+    _check_stdio(plan, "a binary .spk stream")
+    for w in warnings:
+        if not quiet:
+            _warn(w)
+    _report_failures(failures)
+    plan, dir_failures = _prepare_dirs(plan)
+    _report_failures(dir_failures)
+    failures += dir_failures
+    # Refuse existing outputs up front (nothing to compute for them).
+    ready = []
+    for j in plan:
+        if j.dst != "-" and not force and os.path.lexists(j.dst):
+            why = f"{j.dst} already exists (use -f to overwrite, or -o to choose another name)"
+            _err(f"{'<stdin>' if j.src == '-' else j.src}: {why}")
+            failures.append((j.src, why))
+        else:
+            ready.append(j)
+    if not ready:
+        raise click.exceptions.Exit(1 if failures else 0)
+
+    dev = _resolve_device(device)
+    try:
+        m = _get_model(model, dev)
+    except Exception as e:  # noqa: BLE001
+        if verbose:
+            traceback.print_exc()
+        _err(f"--model {model}: {_reason(e)}")
+        raise click.exceptions.Exit(2)
+    levels = getattr(getattr(m, "config", None), "levels", None)
+    if levels is not None and not levels:
+        for opt, val in (("--level", level), ("--quality-floor", quality_floor), ("--target-kbps", target_kbps)):
+            if val is not None:
+                _err(f"{opt}: model '{model}' has no levels; use a mu-model (e.g. --model mu)")
+                raise click.exceptions.Exit(2)
+    for j in ready:
+        if j.src == "-":
+            j.data = _stdin().read()
+    opts = Options(model=model, device=dev, force=force, verbose=verbose, level=level,
+                   quality_floor=quality_floor, target_kbps=target_kbps)
+    n_workers = jobs or (os.cpu_count() or 1)
+    results = _execute("encode", ready, opts, n_workers, quiet)
+    raise click.exceptions.Exit(_finish(results, failures, quiet))
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT.spk...")
+@click.option("-o", "--output", metavar="OUT", help="Output file ('-' = WAV on standard output); one input only.")
+@click.option("-O", "--output-dir", metavar="DIR", type=click.Path(file_okay=False),
+              help="Write outputs under DIR, mirroring input folders.")
+@click.option("--format", "fmt", type=click.Choice(DECODE_FORMATS), default=None,
+              help="Output format (default: from the -o extension, else wav).")
+@click.option("-r", "--sample-rate", "sample_rate", type=click.IntRange(1000, 768000), metavar="HZ",
+              help="Output sample rate (default: the source rate recorded in the file).")
+@click.option("-m", "--model", metavar="NAME|PATH", default=None,
+              help="Model to decode with (default: the one named in the file).")
+@_with_common
+@_guard
+def decode(inputs, output, output_dir, fmt, sample_rate, model, force, quiet, verbose, jobs, device):
+    """Decode .spk files (or folders of them; '-' = stdin) to WAV or FLAC.
+
+    The output has the source sample rate, channel count and exact length
+    recorded in the file. Default name: song.spk -> song.wav beside it; an
+    existing file (e.g. the original song.wav) is never replaced without -f.
+    A damaged file is still decoded, its lost clips silent, and the run exits 1
+    with the lost time ranges on stderr.
+    """
+    _set_verbosity(verbose, quiet)
+    if output is not None and output_dir is not None:
+        raise click.UsageError("-o and -O exclude each other")
+    if output is not None and (len(inputs) > 1 or any(i != "-" and Path(i).is_dir() for i in inputs)):
+        raise click.UsageError("-o takes a single input file; use -O DIR for several")
+    if output is not None and output != "-" and fmt is None:
+        ext = Path(output).suffix.lower()
+        if ext and ext.lstrip(".") not in DECODE_FORMATS:
+            raise click.UsageError(f"cannot write '{ext}' files; use .wav or .flac (or --format)")
+    ext = "." + (fmt or "wav")
+    plan, failures, warnings = _plan(inputs, output, output_dir, {SPK_EXT},
+                                     lambda p: (p.with_suffix(ext).name if p.suffix.lower() == SPK_EXT
+                                                else p.name + ext),
+                                     stdout_default=True)
+    _check_stdio(plan, "audio")
+    for w in warnings:
+        if not quiet:
+            _warn(w)
+    _report_failures(failures)
+    plan, dir_failures = _prepare_dirs(plan)
+    _report_failures(dir_failures)
+    failures += dir_failures
+    ready = []
+    for j in plan:
+        if j.dst != "-" and not force and os.path.lexists(j.dst):
+            why = f"{j.dst} already exists (use -f to overwrite, or -o to choose another name)"
+            _err(f"{'<stdin>' if j.src == '-' else j.src}: {why}")
+            failures.append((j.src, why))
+        else:
+            ready.append(j)
+    if not ready:
+        raise click.exceptions.Exit(1 if failures else 0)
+    dev = _resolve_device(device)
+    if model:
+        try:
+            _get_model(model, dev)
+        except Exception as e:  # noqa: BLE001
+            if verbose:
+                traceback.print_exc()
+            _err(f"--model {model}: {_reason(e)}")
+            raise click.exceptions.Exit(2)
+    for j in ready:
+        if j.src == "-":
+            j.data = _stdin().read()
+    opts = Options(model=model, device=dev, force=force, verbose=verbose, sample_rate=sample_rate, format=fmt)
+    n_workers = jobs or (os.cpu_count() or 1)
+    results = _execute("decode", ready, opts, n_workers, quiet)
+    raise click.exceptions.Exit(_finish(results, failures, quiet))
+
+
+# --------------------------------------------------------------------------- info
+
+def _info_dict(path: str, data: bytes) -> dict:
+    from spikecodec.bitstream import inspect_spk
+
+    info = inspect_spk(data)
+    d = info.to_dict()
+    d["path"] = path
+    d = {"path": path, **{k: v for k, v in d.items() if k != "path"}}
+    d["total_bits"] = 8 * len(data)
+    d["damaged"] = [list(x) for x in (getattr(info, "damaged", None) or [])]
+    for extra in ("bits_by_part", "bits_by_layout", "clips_by_layout", "num_groups"):
+        if hasattr(info, extra):
+            d[extra] = getattr(info, extra)
+    return d
+
+
+def _fmt_int(n) -> str:
+    return f"{n:,}".replace(",", " ") if isinstance(n, int) else str(n)
+
+
+_PART_NAMES = {
+    "file_header": "file header",
+    "group_headers": "group headers (CRC)",
+    "clip_headers": "clip headers",
+    "payload": "payload",
+    "padding": "padding",
+    "damaged": "damaged/unreadable",
+}
+
+
+def _info_text(d: dict) -> str:
+    clips = d.get("clips") or []
+    total = int(d.get("total_bits") or 0)
+    units = d.get("units") or 1
+
+    def pct(x):
+        return f"{100.0 * x / total:5.1f} %" if total else "    -"
+
+    lines = [f"{d['path']}:"]
+    lines.append(f"  format          spk v{d.get('format_version')}")
+    lines.append(f"  model           {d.get('model')} (id {d.get('model_id')})")
+    dur = d.get("duration_s") or 0.0
+    lines.append(f"  source          {d.get('channels')} ch, {d.get('source_sample_rate')} Hz, "
+                 f"{_fmt_int(d.get('num_samples'))} samples, {dur:.3f} s")
+    lines.append(f"  model rate      {d.get('model_sample_rate')} Hz, hop {d.get('hop')}, "
+                 f"{units} units, {d.get('frames_per_clip')} frames per clip")
+    lines.append(f"  size            {_fmt_int(total // 8)} bytes = {_fmt_int(total)} bits, "
+                 f"{d.get('bitrate_kbps', 0.0):.3f} kbps")
+    lines.append("  clips")
+    lines.append("    ch  clip  frames   events  density  layout  level   payload  header")
+    for c in clips:
+        frames = c.get("frames") or 0
+        dens = (c.get("events") or 0) / (frames * units) if frames else 0.0
+        lvl = "-" if c.get("level") is None else str(c.get("level"))
+        lines.append(f"    {c.get('channel'):>2}  {c.get('index'):>4}  {frames:>6}  {c.get('events'):>7}  "
+                     f"{dens:>7.3f}  {c.get('layout'):<6}  {lvl:>5}  {c.get('payload_bits'):>8}  "
+                     f"{c.get('header_bits'):>6}")
+    parts = d.get("bits_by_part")
+    if not parts:
+        payload = sum(int(c.get("payload_bits") or 0) for c in clips)
+        cheads = sum(int(c.get("header_bits") or 0) for c in clips)
+        parts = {"payload": payload, "clip_headers": cheads, "other": total - payload - cheads}
+    lines.append("  bits by part")
+    for k, v in parts.items():
+        if v or k in ("file_header", "clip_headers", "payload"):
+            lines.append(f"    {_PART_NAMES.get(k, k):<22} {_fmt_int(int(v)):>12}  {pct(int(v))}")
+    lines.append("  bits by layout (clip headers + payload)")
+    by: dict = {}
+    for c in clips:
+        b = by.setdefault(c.get("layout"), [0, 0, 0])
+        b[0] += 1
+        b[1] += int(c.get("events") or 0)
+        b[2] += int(c.get("payload_bits") or 0) + int(c.get("header_bits") or 0)
+    for lay, (n, ev, bits) in sorted(by.items(), key=lambda kv: -kv[1][2]):
+        lines.append(f"    {lay:<6} {n:>6} clips {_fmt_int(ev):>11} events {_fmt_int(bits):>12} bits  {pct(bits)}")
+    if d.get("damaged"):
+        lines.append(f"  DAMAGED         {len(d['damaged'])} clip(s) lost: {_damage_ranges(d['damaged'])}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="FILE.spk...")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file, one per line.")
+@click.option("-v", "--verbose", is_flag=True, help="Tracebacks on errors.")
+@_guard
+def info(inputs, as_json, verbose):
+    """Show a .spk file's header and where its bits go (no decoding).
+
+    Per clip: its layout, events and bits; totals by part and by layout.
+    Damaged clips are listed with their time ranges, and the run exits 1.
+    """
+    _set_verbosity(verbose, False)
+    failed = 0
+    for i, path in enumerate(inputs):
+        shown = "<stdin>" if path == "-" else path
+        try:
+            data = _stdin().read() if path == "-" else Path(path).read_bytes()
+            if not data:
+                raise InputError("empty file (not a .spk)")
+            d = _info_dict(shown, data)
+        except IsADirectoryError:
+            _err(f"{shown}: is a folder")
+            failed += 1
+            continue
+        except Exception as e:  # noqa: BLE001
+            if verbose:
+                traceback.print_exc()
+            _err(f"{shown}: {e if isinstance(e, InputError) else _reason(e)}")
+            failed += 1
+            continue
+        if as_json:
+            click.echo(json.dumps(d, separators=(",", ":"), default=_json_default))
+        else:
+            if i:
+                click.echo()
+            click.echo(_info_text(d))
+        if d.get("damaged"):
+            _err(f"{shown}: damaged: {len(d['damaged'])} clip(s) lost ({_damage_ranges(d['damaged'])})")
+            failed += 1
+    raise click.exceptions.Exit(1 if failed else 0)
+
+
+def _json_default(o):
+    try:
+        import numpy as np
+
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    except ImportError:
+        pass
+    if isinstance(o, (set, tuple)):
+        return list(o)
+    return str(o)
+
+
+# --------------------------------------------------------------------------- entry point
+
+def main(argv: Optional[list] = None) -> None:
+    """Console-script entry point (``spikecodec``)."""
+    try:
+        rv = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.ClickException as e:
+        e.show()
+        code = e.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _err("interrupted")
+        code = 130
+    except BrokenPipeError:
+        _silence_stdout()
+        code = 1
+    except Exception as e:  # noqa: BLE001 -- never a traceback unless -v
+        if _VERBOSE:
+            traceback.print_exc()
+        _err(_reason(e))
+        code = 1
+    try:
+        sys.stdout.flush()
+    except Exception:  # noqa: BLE001
+        _silence_stdout()
+    sys.exit(code)
