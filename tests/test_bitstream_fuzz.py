@@ -166,3 +166,22 @@ def test_many_sync_words_do_not_hang():
     with pytest.raises(SpkFormatError):
         read_spk(hostile)
     assert time.perf_counter() - t0 < 10
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 255), st.integers(0, 255), st.integers(0, 255), st.integers(0, 65535),
+       st.integers(0, 65535), st.integers(0, 2**64 - 1), st.integers(0, 4), st.binary(max_size=200))
+def test_hostile_header_fields_with_valid_crc(flags, channels, K, N, T, frames, tail_groups, tail):
+    """A forged header (correct CRC, any field values) followed by junk or real groups."""
+    h, z, lv, data = SMALL
+    hlen = struct.unpack_from(">H", data, 5)[0]
+    b = bytearray(data[:hlen])
+    b[7], b[8], b[9] = flags, channels, K
+    b[10:14] = struct.pack(">HH", N, T)
+    b[34:42] = struct.pack(">Q", frames)
+    b[hlen - 4:hlen] = struct.pack(">I", ctr._crc32(bytes(b[:hlen - 4])))
+    body = data[hlen:][: tail_groups * 40] + tail
+    import time
+    t0 = time.perf_counter()
+    read_or_error(bytes(b) + body)
+    assert time.perf_counter() - t0 < 2

@@ -72,7 +72,7 @@ MAX_CELLS_PER_CLIP = 1 << 24  # N * T
 MAX_NUM_FRAMES = 1 << 40
 MAX_NAME_BYTES = 255
 MAX_ID_CHARS = 255
-DEFAULT_MAX_CELLS = 1 << 31  # C * N * num_frames a reader will allocate by default
+DEFAULT_MAX_CELLS = 1 << 30  # C * N * num_frames a reader will allocate by default (1 GiB of bool)
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
