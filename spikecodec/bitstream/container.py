@@ -559,6 +559,8 @@ def _parse(data, keep_z: bool, max_cells: int):
         pos = start + length
 
     C, N = h.channels, h.units
+    if G and not good:
+        raise SpkFormatError(f"damaged .spk file: all {h.num_clips * C} clips are lost")
     z = [np.zeros((N, h.num_frames), dtype=bool) for _ in range(C)] if keep_z else None
     lv = [np.zeros(h.num_clips, dtype=np.int64) for _ in range(C)] if h.has_levels else None
     clips: list[ClipInfo] = []
