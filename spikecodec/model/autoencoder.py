@@ -1,0 +1,119 @@
+"""The spiking auto-encoder: audio -> binary events z in {0,1}^(N x frames) -> audio.
+
+Variants (Lisboa & Bellec 2024, sections 3 and 5):
+  * FREE: no sparsity pressure; z is stored dense.
+  * SPARSE: context layers around the bottleneck (figure 2B; here dilated ConvNeXt blocks,
+    which keep a finite receptive field so long files stream in chunks) and a clipped
+    sparsity loss (training/losses.py).
+  * mu-SPARSE: a learned embedding of a level mu in 0..31 is added to the encoder output
+    and to the decoder input; training pulls the event count S towards N*T*2^(-mu/4).
+
+A checkpoint stores `ModelConfig.to_dict()` beside the weights, and `from_config` rebuilds
+the model from that alone.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+
+from .binarize import BinaryBottleneck, heaviside
+from .convnext import ConvNeXtStack
+from .decoder import SpectralDecoder
+from .encoder import SpectralEncoder
+
+MAX_LEVELS = 32
+
+
+@dataclass
+class ModelConfig:
+    sample_rate: int = 22050
+    hop: int = 512
+    n_fft: int = 2048
+    units: int = 80
+    encoder_dim: int = 256
+    encoder_blocks: int = 4
+    decoder_dim: int = 384
+    decoder_blocks: int = 8
+    context_blocks: int = 0      # SPARSE / mu-SPARSE: dilated blocks on each side of the bottleneck
+    context_dilation: int = 2
+    levels: int = 0              # 32 for mu-SPARSE, else 0
+    default_level: int | None = None
+    kernel: int = 7
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+class SpikingAutoencoder(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        c = self.config = config
+        self.encoder = SpectralEncoder(c.n_fft, c.hop, c.encoder_dim, c.encoder_blocks, c.kernel)
+        dil = (c.context_dilation,) * c.context_blocks
+        self.encoder_context = ConvNeXtStack(c.encoder_dim, c.context_blocks, c.kernel, dil)
+        self.bottleneck = BinaryBottleneck(c.encoder_dim, c.units)
+        self.decoder_in = nn.Conv1d(c.units, c.decoder_dim, c.kernel, padding=c.kernel // 2)
+        self.decoder_context = ConvNeXtStack(c.decoder_dim, c.context_blocks, c.kernel, dil)
+        self.decoder = SpectralDecoder(c.n_fft, c.hop, c.decoder_dim, c.decoder_blocks, c.kernel)
+        if c.levels:
+            self.encoder_level = nn.Embedding(c.levels, c.encoder_dim)
+            self.decoder_level = nn.Embedding(c.levels, c.decoder_dim)
+            nn.init.zeros_(self.encoder_level.weight)
+            nn.init.zeros_(self.decoder_level.weight)
+
+    @classmethod
+    def from_config(cls, config: dict | ModelConfig) -> "SpikingAutoencoder":
+        return cls(config if isinstance(config, ModelConfig) else ModelConfig.from_dict(config))
+
+    # Frames on each side whose input changes a frame's output; chunked streaming pads by these.
+    @property
+    def encoder_radius(self) -> int:
+        return self.encoder.radius + self.encoder_context.radius
+
+    @property
+    def decoder_radius(self) -> int:
+        return self.config.kernel // 2 + self.decoder_context.radius + self.decoder.radius
+
+    def _level_embedding(self, table: nn.Embedding, level, batch: int, frames: int, device):
+        """level: None (the default level), an int, (B,) or per frame (B, frames) -> (B, dim, frames)."""
+        if level is None:
+            level = self.config.default_level or 0
+        lv = torch.as_tensor(level, device=device, dtype=torch.long)
+        if lv.dim() == 0:
+            lv = lv.expand(batch)
+        if lv.dim() == 1:
+            lv = lv[:, None].expand(batch, frames)
+        return table(lv).transpose(1, 2)
+
+    def encoder_logits(self, audio: torch.Tensor, level=None, padded: bool = False) -> torch.Tensor:
+        """(B, frames*hop) audio -> (B, N, frames) pre-threshold logits.
+
+        padded=True: `audio` already holds the analysis-window context on both sides
+        (frames*hop + 2*edge_pad samples), as the chunked streaming encoder passes it.
+        """
+        h = self.encoder(audio, padded)
+        if self.config.levels:
+            h = h + self._level_embedding(self.encoder_level, level, h.shape[0], h.shape[2], h.device)
+        return self.bottleneck.logits(self.encoder_context(h))
+
+    def encode_frames(self, audio: torch.Tensor, level=None, padded: bool = False) -> torch.Tensor:
+        """(B, frames*hop) -> z (B, N, frames) in {0, 1} (surrogate gradient in training)."""
+        return heaviside(self.encoder_logits(audio, level, padded))
+
+    def decode_frames(self, z: torch.Tensor, level=None) -> torch.Tensor:
+        """z (B, N, frames) -> (B, frames*hop) audio."""
+        h = self.decoder_in(z)
+        if self.config.levels:
+            h = h + self._level_embedding(self.decoder_level, level, h.shape[0], h.shape[2], h.device)
+        return self.decoder(self.decoder_context(h))
+
+    def forward(self, audio: torch.Tensor, level=None) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.encode_frames(audio, level)
+        return self.decode_frames(z, level), z

@@ -1,0 +1,50 @@
+"""Named training configurations (`make train CONFIG=name`).
+
+A fine-tune names the checkpoint it starts from in `init_from`; new modules (context
+blocks, level embeddings) start as identities, so the fine-tune begins where that
+checkpoint ended.
+"""
+from __future__ import annotations
+
+import copy
+
+BASE = dict(
+    model=dict(),                 # ModelConfig overrides
+    batch=8, crop_frames=48, lr=7e-4, min_lr=2e-5, warmup=200, steps=6000, grad_clip=1.0,
+    mel_weight=2.0, seed=0, init_from=None, freeze_norm=False,
+    sparsity=None,                # None | {"target": d0, "gamma": g, "start": step, "ramp": steps, "quantile_init": bool}
+    levels=None,                  # None | {"weight": w, "low": lo, "high": hi, "quantile_init": bool}
+    save_every=200, log_every=20,
+)
+
+CONFIGS = {
+    "free": dict(),
+    "sparse": dict(
+        model=dict(context_blocks=2), init_from="checkpoints/free.pt", lr=3e-4, warmup=50, steps=2500,
+        freeze_norm=True,
+        sparsity=dict(target=0.075, gamma=4.0, start=0, ramp=300, quantile_init=True),
+    ),
+    "mu": dict(
+        model=dict(context_blocks=2, levels=32, default_level=13), init_from="checkpoints/free.pt",
+        lr=3e-4, warmup=50, steps=2500, freeze_norm=True,
+        levels=dict(weight=4.0, low=0, high=31, focus_low=6, focus_high=22, quantile_init=True),
+    ),
+}
+# Tiny versions of each variant, for the unit tests: seconds on a CPU.
+TINY_MODEL = dict(encoder_dim=32, encoder_blocks=1, decoder_dim=32, decoder_blocks=1, units=16, n_fft=512, hop=128)
+for name in ("free", "sparse", "mu"):
+    tiny = copy.deepcopy(CONFIGS[name])
+    tiny["model"] = {**tiny.get("model", {}), **TINY_MODEL}
+    tiny.update(batch=4, crop_frames=32, steps=30, warmup=5, lr=3e-3, save_every=10, log_every=5, init_from=None)
+    if tiny.get("sparsity"):
+        tiny["sparsity"] = {**tiny["sparsity"], "start": 10, "ramp": 10}
+    CONFIGS["tiny-" + name] = tiny
+
+
+def get_config(name: str) -> dict:
+    if name not in CONFIGS:
+        raise SystemExit(f"train: unknown config {name!r}; known: {', '.join(sorted(CONFIGS))}")
+    cfg = copy.deepcopy(BASE)
+    cfg.update(copy.deepcopy(CONFIGS[name]))
+    cfg["name"] = name
+    return cfg

@@ -1,0 +1,201 @@
+"""`make train`: train a named configuration, resuming from its last state.
+
+    python -m spikecodec.training.train --config free [--steps N] [--export checkpoints/free.pt]
+
+State lives in runs/<config>/last.pt (model, optimiser, step, random states; weights-only
+loadable) and every `save_every` steps it is rewritten atomically, so a killed run resumes
+where it stopped. `--export` writes the shippable fp16 checkpoint that carries its config.
+CUDA is used when present.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import platform
+import time
+
+import torch
+
+from ..checkpoint import read_checkpoint, save_checkpoint
+from ..model import ModelConfig, SpikingAutoencoder
+from .configs import get_config
+from .dataset import CropSampler
+from .losses import (clipped_sparsity, gamma_schedule, level_density, level_rate_loss, reconstruction_loss)
+
+
+def learning_rate(cfg: dict, step: int) -> float:
+    if step < cfg["warmup"]:
+        return cfg["lr"] * (step + 1) / cfg["warmup"]
+    t = min(1.0, (step - cfg["warmup"]) / max(1, cfg["steps"] - cfg["warmup"]))
+    return cfg["min_lr"] + 0.5 * (cfg["lr"] - cfg["min_lr"]) * (1 + math.cos(math.pi * t))
+
+
+def sample_levels(cfg: dict, batch: int, gen: torch.Generator) -> torch.Tensor:
+    lv = cfg["levels"]
+    wide = torch.randint(lv["low"], lv["high"] + 1, (batch,), generator=gen)
+    focus = torch.randint(lv["focus_low"], lv["focus_high"] + 1, (batch,), generator=gen)
+    return torch.where(torch.rand(batch, generator=gen) < 0.7, focus, wide)
+
+
+@torch.no_grad()
+def shift_thresholds(net: SpikingAutoencoder, audio: torch.Tensor, density: float) -> None:
+    """Move each unit's BatchNorm bias so that a fraction `density` of its logits is positive.
+
+    Ramping the sparsity weight alone moves these biases slowly under Adam; setting them at
+    once to the target quantile and then fine-tuning recovers within a few hundred steps
+    (shared/notes/model-calibration.md).
+    """
+    logits = net.encoder_logits(audio).transpose(0, 1).reshape(net.config.units, -1)
+    q = torch.quantile(logits, 1.0 - density, dim=1)
+    net.bottleneck.norm.bias -= q
+
+
+@torch.no_grad()
+def init_level_embeddings(net: SpikingAutoencoder, audio: torch.Tensor) -> None:
+    """Start each level mu at density 2^(-mu/4): solve proj(e_mu) = per-unit threshold shift."""
+    norm, proj = net.bottleneck.norm, net.bottleneck.proj
+    logits = net.encoder_logits(audio, level=torch.zeros(audio.shape[0], dtype=torch.long))
+    logits = logits.transpose(0, 1).reshape(net.config.units, -1)
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)   # d logits / d proj output
+    pinv = torch.linalg.pinv(proj.weight[:, :, 0])                  # (dim, N)
+    for mu in range(net.config.levels):
+        d = float(level_density(torch.tensor(mu)))
+        q = torch.quantile(logits, min(max(1.0 - d, 0.0), 1.0), dim=1)
+        net.encoder_level.weight[mu] = pinv @ (-q / scale)
+
+
+def build(cfg: dict) -> SpikingAutoencoder:
+    return SpikingAutoencoder(ModelConfig(**cfg["model"]))
+
+
+def load_init(net: SpikingAutoencoder, path: str) -> None:
+    sd = {k: v.float() for k, v in read_checkpoint(path)["state_dict"].items()}
+    own = net.state_dict()
+    usable = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
+    net.load_state_dict(usable, strict=False)
+    print(f"train: initialised {len(usable)}/{len(own)} tensors from {path}", flush=True)
+
+
+def save_state(path: str, net, opt, step: int, sampler: CropSampler, gen: torch.Generator, elapsed: float) -> None:
+    tmp = path + ".part"
+    torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step, "elapsed": elapsed,
+                "sampler": sampler.state(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state()}, tmp)
+    os.replace(tmp, path)
+
+
+def export(cfg: dict, net, path: str, step: int, elapsed: float, sampler: CropSampler, last: dict) -> None:
+    meta = {"config_name": cfg["name"], "steps": step, "train_seconds": round(elapsed, 1),
+            "hardware": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+                        f"{'cuda' if next(net.parameters()).is_cuda else 'cpu'} x{torch.get_num_threads()} threads",
+            "corpus_hours": {k: round(v / 3600, 3) for k, v in sampler.seconds.items()},
+            **{f"train_{k}": round(v, 4) for k, v in last.items()}}
+    mid = save_checkpoint(path, cfg["name"], net.config.to_dict(), net.state_dict(), meta)
+    print(f"train: exported {path} (model id {mid}, step {step})", flush=True)
+
+
+def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device: str, max_minutes: float | None) -> None:
+    torch.set_flush_denormal(True)
+    os.makedirs(run_dir, exist_ok=True)
+    state_path, log_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "log.csv")
+    net = build(cfg).to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg["lr"], betas=(0.8, 0.99), weight_decay=0.01)
+    crop = cfg["crop_frames"] * net.config.hop
+    sampler = CropSampler(corpus, crop, seed=cfg["seed"])
+    gen = torch.Generator().manual_seed(cfg["seed"])
+    step, elapsed = 0, 0.0
+    if os.path.exists(state_path):
+        st = torch.load(state_path, map_location=device, weights_only=True)
+        net.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        step, elapsed = st["step"], st["elapsed"]
+        sampler.load_state(st["sampler"])
+        gen.set_state(st["generator"])
+        torch.set_rng_state(st["torch_rng"])
+        print(f"train: resumed {cfg['name']} at step {step}", flush=True)
+    else:
+        torch.manual_seed(cfg["seed"])
+        if cfg["init_from"]:
+            load_init(net, cfg["init_from"])
+        probe = sampler.batch(32).to(device)
+        net.eval()
+        if cfg["sparsity"] and cfg["sparsity"].get("quantile_init"):
+            shift_thresholds(net, probe, cfg["sparsity"]["target"])
+        if cfg["levels"] and cfg["levels"].get("quantile_init"):
+            init_level_embeddings(net, probe)
+    print(f"train: {cfg['name']}: {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M parameters, "
+          f"corpus {', '.join(f'{k} {v / 3600:.2f} h' for k, v in sampler.seconds.items())}, device {device}", flush=True)
+    new_log = not os.path.exists(log_path)
+    log = open(log_path, "a", newline="")
+    writer = csv.writer(log)
+    if new_log:
+        writer.writerow(["step", "seconds", "loss", "mrstft", "lmd", "density", "lr", "gamma"])
+    t0, last, session_start = time.time() - elapsed, {}, time.time()
+    while step < cfg["steps"]:
+        if max_minutes is not None and time.time() - session_start > max_minutes * 60:
+            break
+        net.train()
+        if cfg["freeze_norm"]:
+            net.bottleneck.norm.eval()
+        for g in opt.param_groups:
+            g["lr"] = learning_rate(cfg, step)
+        x = sampler.batch(cfg["batch"]).to(device)
+        level = sample_levels(cfg, x.shape[0], gen).to(device) if cfg["levels"] else None
+        y, z = net(x, level)
+        loss, parts = reconstruction_loss(y, x, cfg["mel_weight"], net.config.sample_rate)
+        gamma = 0.0
+        if cfg["sparsity"]:
+            sp = cfg["sparsity"]
+            gamma = gamma_schedule(step, sp["start"], sp["ramp"], sp["gamma"])
+            loss = loss + gamma * clipped_sparsity(z, sp["target"])
+        if cfg["levels"]:
+            gamma = cfg["levels"]["weight"]
+            loss = loss + gamma * level_rate_loss(z, level)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg["grad_clip"])
+        opt.step()
+        step += 1
+        last = {"loss": float(loss), **parts, "density": float(z.mean())}
+        if step % cfg["log_every"] == 0 or step == cfg["steps"]:
+            writer.writerow([step, round(time.time() - t0, 1), *(round(last[k], 5) for k in ("loss", "mrstft", "lmd", "density")),
+                             f"{learning_rate(cfg, step):.2e}", gamma])
+            log.flush()
+            print(f"train: step {step} loss {last['loss']:.4f} lmd {last['lmd']:.4f} density {last['density']:.3f} "
+                  f"({(time.time() - t0) / 60:.1f} min)", flush=True)
+        if step % cfg["save_every"] == 0 or step == cfg["steps"]:
+            save_state(state_path, net, opt, step, sampler, gen, time.time() - t0)
+            if export_path:
+                export(cfg, net, export_path, step, time.time() - t0, sampler, last)
+    save_state(state_path, net, opt, step, sampler, gen, time.time() - t0)
+    if export_path:
+        export(cfg, net, export_path, step, time.time() - t0, sampler, last)
+    log.close()
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description="Train a spikecodec configuration (resumable).")
+    ap.add_argument("--config", default="free")
+    ap.add_argument("--corpus", default="data/corpus")
+    ap.add_argument("--run-dir", default=None, help="default: runs/<config>")
+    ap.add_argument("--steps", type=int, default=None, help="override the schedule length")
+    ap.add_argument("--init-from", default=None, help="override the fine-tune start checkpoint")
+    ap.add_argument("--export", default=None, help="write the shippable checkpoint here at each save")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this many minutes")
+    ap.add_argument("--device", default="auto")
+    a = ap.parse_args(argv)
+    cfg = get_config(a.config)
+    if a.steps:
+        cfg["steps"] = a.steps
+    if a.init_from:
+        cfg["init_from"] = a.init_from
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device
+    train(cfg, a.run_dir or os.path.join("runs", a.config), a.corpus, a.export, device, a.max_minutes)
+
+
+if __name__ == "__main__":
+    main()
