@@ -284,11 +284,13 @@ def _decode_one(job: Job, opts: Options) -> Result:
         kwargs["sample_rate"] = opts.sample_rate
     if job.dst == "-":
         buf = io.BytesIO()
-        api.decode_file(data, buf, **kwargs)
+        decoded = api.decode_file(data, buf, **kwargs)
         _write_output("-", buf.getvalue(), opts.force)
     else:
         with atomic_output(Path(job.dst), opts.force) as f:
-            api.decode_file(data, f, **kwargs)
+            decoded = api.decode_file(data, f, **kwargs)
+    if decoded is not None and hasattr(decoded, "damaged"):
+        damaged = list(decoded.damaged or [])
     sr = opts.sample_rate or header.source_sample_rate
     n = header.num_samples if opts.sample_rate is None else round(header.num_samples * sr / header.source_sample_rate)
     detail = f"{header.channels} ch, {sr} Hz, {n} samples ({header.num_samples / header.source_sample_rate:.2f} s), {fmt}"
@@ -628,8 +630,10 @@ def encode(inputs, output, output_dir, model, level, quality_floor, target_kbps,
         raise click.UsageError("-o and -O exclude each other")
     if output is not None and (len(inputs) > 1 or any(i != "-" and Path(i).is_dir() for i in inputs)):
         raise click.UsageError("-o takes a single input file; use -O DIR for several")
-    if target_kbps is not None and level is not None:
-        raise click.UsageError("--target-kbps and --level exclude each other")
+    given = [o for o, v in (("--level", level), ("--target-kbps", target_kbps), ("--quality-floor", quality_floor))
+             if v is not None]
+    if len(given) > 1:
+        raise click.UsageError(f"{' and '.join(given)} exclude each other (give one rate control)")
     if target_kbps is not None:
         import inspect as _inspect
 
@@ -691,7 +695,7 @@ def encode(inputs, output, output_dir, model, level, quality_floor, target_kbps,
               help="Write outputs under DIR, mirroring input folders.")
 @click.option("--format", "fmt", type=click.Choice(DECODE_FORMATS), default=None,
               help="Output format (default: from the -o extension, else wav).")
-@click.option("-r", "--sample-rate", "sample_rate", type=click.IntRange(1000, 768000), metavar="HZ",
+@click.option("-r", "--sample-rate", "sample_rate", type=click.IntRange(1000, 384000), metavar="HZ",
               help="Output sample rate (default: the source rate recorded in the file).")
 @click.option("-m", "--model", metavar="NAME|PATH", default=None,
               help="Model to decode with (default: the one named in the file).")

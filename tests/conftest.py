@@ -131,3 +131,22 @@ def spk_bytes():
         return write_spk(h, z, lv)
 
     return make
+
+
+@pytest.fixture
+def model_spk(spk_bytes, default_model):
+    """Like ``spk_bytes`` but for the shipped default model (its name, id, units, hop, rate, levels),
+    so the file decodes: ``model_spk(channels=2, seconds=12.0, density=0.1)``."""
+    c = default_model.config
+
+    def make(**kw):
+        kw.setdefault("model_name", default_model.name)
+        kw.setdefault("model_id", default_model.model_id)
+        kw.setdefault("units", c.units)
+        kw.setdefault("hop", c.hop)
+        kw.setdefault("model_sr", c.sample_rate)
+        if getattr(c, "levels", 0):
+            kw.setdefault("levels", c.default_level if c.default_level is not None else c.levels // 2)
+        return spk_bytes(**kw)
+
+    return make

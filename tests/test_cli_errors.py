@@ -198,16 +198,38 @@ def test_unknown_model_option(cli_run, tmp_path):
     assert not (tmp_path / "a.spk").exists()
 
 
+def _model_levels(name):
+    import spikecodec
+
+    try:
+        return getattr(spikecodec.load_model(name, device="cpu").config, "levels", 0)
+    except Exception:  # noqa: BLE001 -- not installed
+        return None
+
+
 def test_level_needs_a_mu_model(cli_run, tmp_path, default_model):
     src = write_clip(tmp_path / "a.wav", seconds=0.3)
-    if getattr(default_model.config, "levels", 0):
-        r = cli_run("encode", src, "--level", "5")
-        assert r.exit_code == 0, r.stderr
-        return
-    r = cli_run("encode", src, "--level", "5")
-    assert r.exit_code == 2
-    assert "--level" in r.stderr and "mu" in r.stderr
-    assert not (tmp_path / "a.spk").exists()
+    plain = next((m for m in ("free", "sparse") if _model_levels(m) == 0), None)
+    if plain is None:
+        pytest.skip("no model without levels is installed")
+    for opt in (["--level", "5"], ["--quality-floor", "0.5"]):
+        r = cli_run("encode", src, "--model", plain, *opt)
+        assert r.exit_code == 2, r.stderr
+        assert opt[0] in r.stderr and "mu" in r.stderr
+        assert not (tmp_path / "a.spk").exists()
+
+
+def test_level_on_a_mu_model_is_recorded(cli_run, tmp_path, default_model):
+    import json
+
+    mu = next((m for m in ("default", "mu") if _model_levels(m)), None)
+    if mu is None:
+        pytest.skip("no mu-model is installed")
+    src = write_clip(tmp_path / "a.wav", seconds=0.5)
+    r = cli_run("encode", src, "--model", mu, "--level", "3")
+    assert r.exit_code == 0, r.stderr
+    d = json.loads(cli_run("info", "--json", tmp_path / "a.spk").stdout)
+    assert {c["level"] for c in d["clips"]} == {3}
 
 
 # ----------------------------------------------------------------- bad .spk files
@@ -224,11 +246,11 @@ def test_decode_unknown_model_names_it(cli_run, tmp_path, spk_bytes, default_mod
     assert cli_run("info", p).exit_code == 0
 
 
-def test_decode_truncated_and_garbage_spk(cli_run, tmp_path, spk_bytes, default_model):
+def test_decode_truncated_and_garbage_spk(cli_run, tmp_path, model_spk):
     good = tmp_path / "good.spk"
-    good.write_bytes(spk_bytes(seconds=0.5))
+    good.write_bytes(model_spk(seconds=0.5))
     trunc = tmp_path / "trunc.spk"
-    trunc.write_bytes(spk_bytes(seconds=0.5)[:12])
+    trunc.write_bytes(model_spk(seconds=0.5)[:12])
     garbage = tmp_path / "garbage.spk"
     garbage.write_bytes(os.urandom(300))
     empty = tmp_path / "empty.spk"
@@ -242,10 +264,10 @@ def test_decode_truncated_and_garbage_spk(cli_run, tmp_path, spk_bytes, default_
     assert no_temp_files(tmp_path)
 
 
-def test_decode_future_format_version(cli_run, tmp_path, spk_bytes, default_model):
+def test_decode_future_format_version(cli_run, tmp_path, model_spk):
     from spikecodec.bitstream import SpkFormatError, read_spk
 
-    data = bytearray(spk_bytes(seconds=0.5))
+    data = bytearray(model_spk(seconds=0.5))
     future = _bump_version(data)
     with pytest.raises(SpkFormatError):
         read_spk(future)
@@ -269,11 +291,11 @@ def _bump_version(data: bytearray) -> bytes:
     return bytes(d)
 
 
-def test_decode_damaged_writes_rest_and_exits_1(cli_run, tmp_path, spk_bytes, default_model):
+def test_decode_damaged_writes_rest_and_exits_1(cli_run, tmp_path, model_spk):
     from spikecodec.bitstream import read_spk
 
-    data = bytearray(spk_bytes(channels=2, seconds=12.0, density=0.1))
-    data[-3] ^= 0xFF
+    data = bytearray(model_spk(channels=2, seconds=12.0, density=0.1))
+    data[len(data) // 2] ^= 0xFF  # a clip group in the middle fails its CRC
     damaged = read_spk(bytes(data)).damaged
     assert damaged
     p = tmp_path / "hurt.spk"
@@ -287,6 +309,9 @@ def test_decode_damaged_writes_rest_and_exits_1(cli_run, tmp_path, spk_bytes, de
     out = tmp_path / "hurt.wav"
     info = sf.info(str(out))
     assert (info.channels, info.frames) == (2, 12 * 16000)
+    y, sr = sf.read(str(out), always_2d=True)
+    lost = y[int((start + 0.1) * sr):int((end - 0.1) * sr), ch]
+    assert lost.size and np.abs(lost).max() < 1e-3  # the lost clip is silent
 
 
 # ----------------------------------------------------------------- atomic writes, internal errors
@@ -326,10 +351,9 @@ def test_failed_encode_leaves_nothing(cli_run, tmp_path, monkeypatch, default_mo
 
 
 @pytest.mark.parametrize("exc", [_Boom("disk on fire"), KeyboardInterrupt()])
-def test_failed_decode_leaves_nothing_and_keeps_old_file(cli_run, tmp_path, monkeypatch, spk_bytes,
-                                                         default_model, exc):
+def test_failed_decode_leaves_nothing_and_keeps_old_file(cli_run, tmp_path, monkeypatch, model_spk, exc):
     p = tmp_path / "a.spk"
-    p.write_bytes(spk_bytes(seconds=0.5))
+    p.write_bytes(model_spk(seconds=0.5))
     old = tmp_path / "a.wav"
     old.write_bytes(b"the original")
     _patched_api(monkeypatch, exc, "decode_file")
