@@ -645,6 +645,21 @@ def encode(inputs, output, output_dir, model, level, quality_floor, target_kbps,
                                      lambda p: p.with_suffix(SPK_EXT).name if p.suffix else p.name + SPK_EXT,
                                      stdout_default=True)
     _check_stdio(plan, "a binary .spk stream")
+    dev = _resolve_device(device)
+    try:
+        m = _get_model(model, dev)
+    except Exception as e:  # noqa: BLE001
+        if verbose:
+            traceback.print_exc()
+        _err(f"--model {model}: {_reason(e)}")
+        raise click.exceptions.Exit(2)
+    levels = getattr(getattr(m, "config", None), "levels", None)
+    if levels is not None and not levels:
+        for opt, val in (("--level", level), ("--quality-floor", quality_floor), ("--target-kbps", target_kbps)):
+            if val is not None:
+                _err(f"{opt}: model '{model}' has no levels; use a mu-model (e.g. --model mu)")
+                raise click.exceptions.Exit(2)
+
     for w in warnings:
         if not quiet:
             _warn(w)
@@ -664,20 +679,6 @@ def encode(inputs, output, output_dir, model, level, quality_floor, target_kbps,
     if not ready:
         raise click.exceptions.Exit(1 if failures else 0)
 
-    dev = _resolve_device(device)
-    try:
-        m = _get_model(model, dev)
-    except Exception as e:  # noqa: BLE001
-        if verbose:
-            traceback.print_exc()
-        _err(f"--model {model}: {_reason(e)}")
-        raise click.exceptions.Exit(2)
-    levels = getattr(getattr(m, "config", None), "levels", None)
-    if levels is not None and not levels:
-        for opt, val in (("--level", level), ("--quality-floor", quality_floor), ("--target-kbps", target_kbps)):
-            if val is not None:
-                _err(f"{opt}: model '{model}' has no levels; use a mu-model (e.g. --model mu)")
-                raise click.exceptions.Exit(2)
     for j in ready:
         if j.src == "-":
             j.data = _stdin().read()
@@ -725,6 +726,15 @@ def decode(inputs, output, output_dir, fmt, sample_rate, model, force, quiet, ve
                                                 else p.name + ext),
                                      stdout_default=True)
     _check_stdio(plan, "audio")
+    dev = _resolve_device(device)
+    if model:
+        try:
+            _get_model(model, dev)
+        except Exception as e:  # noqa: BLE001
+            if verbose:
+                traceback.print_exc()
+            _err(f"--model {model}: {_reason(e)}")
+            raise click.exceptions.Exit(2)
     for w in warnings:
         if not quiet:
             _warn(w)
@@ -742,15 +752,6 @@ def decode(inputs, output, output_dir, fmt, sample_rate, model, force, quiet, ve
             ready.append(j)
     if not ready:
         raise click.exceptions.Exit(1 if failures else 0)
-    dev = _resolve_device(device)
-    if model:
-        try:
-            _get_model(model, dev)
-        except Exception as e:  # noqa: BLE001
-            if verbose:
-                traceback.print_exc()
-            _err(f"--model {model}: {_reason(e)}")
-            raise click.exceptions.Exit(2)
     for j in ready:
         if j.src == "-":
             j.data = _stdin().read()

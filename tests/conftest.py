@@ -78,7 +78,11 @@ def default_model():
     """The shipped default model; tests that need it skip (with the reason) until it exists."""
     model, why = _default_model_or_reason()
     if model is None:
-        pytest.skip(f"spikecodec.load_model('default') failed: {why}")
+        # Skip only while no default checkpoint is shipped; a shipped one that fails to load is a
+        # failure. SPIKECODEC_REQUIRE_MODEL=1 turns the skip into a failure too.
+        if "unknown model" in why and os.environ.get("SPIKECODEC_REQUIRE_MODEL") != "1":
+            pytest.skip(f"no default model in checkpoints/ yet: spikecodec.load_model('default') failed: {why}")
+        pytest.fail(f"spikecodec.load_model('default') failed: {why}")
     return model
 
 
