@@ -85,3 +85,57 @@ def test_jobs_worker_pool(cli_run, tmp_path):
     r = cli_run("decode", tmp_path / "out", "-O", tmp_path / "back", "-j", "2")
     assert r.exit_code == 0, r.stderr
     assert all(sf.info(str(tmp_path / "back" / f"c{i}.wav")).frames == 8000 for i in range(3))
+
+
+@pytest.mark.slow
+def test_progress_bar_only_on_a_terminal(tmp_path):
+    """A tqdm bar on stderr when stderr is a terminal; none (nothing at all) when it is a pipe."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    for i in range(2):
+        write_clip(tmp_path / "in" / f"c{i}.wav", seconds=0.3, seed=i)
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a sized terminal
+    try:
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        p = subprocess.run([sys.executable, "-m", "spikecodec", "encode", tmp_path / "in", "-O", tmp_path / "a"],
+                           stdout=subprocess.PIPE, stderr=slave, cwd=REPO, env=env, timeout=300)
+        os.close(slave)
+        slave = None
+        chunks = []
+        while True:
+            try:
+                b = os.read(master, 65536)
+            except OSError:
+                break
+            if not b:
+                break
+            chunks.append(b)
+    finally:
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+    assert p.returncode == 0
+    tty_err = b"".join(chunks).decode(errors="replace")
+    assert "encode" in tty_err and "/2 [" in tty_err, tty_err
+    piped = run_module("encode", tmp_path / "in", "-O", tmp_path / "b")
+    assert piped.returncode == 0 and piped.stderr == b""
+
+
+def test_quiet_hides_warnings_not_errors(cli_run, tmp_path):
+    (tmp_path / "empty").mkdir()
+    r = cli_run("encode", tmp_path / "empty")
+    assert r.exit_code == 0 and "warning" in r.stderr and "no audio files" in r.stderr
+    r = cli_run("encode", tmp_path / "empty", "-q")
+    assert r.exit_code == 0 and r.stderr == ""
+    r = cli_run("encode", tmp_path / "missing.wav", "-q")
+    assert r.exit_code == 1 and "no such file" in r.stderr
