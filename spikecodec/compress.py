@@ -18,7 +18,7 @@ import numpy as np
 from .audio import Resampler, as_2d, open_audio, read_blocks, readable_source, to_bytes, write_audio
 from .bitstream import Header, SpkFormatError, choose_layout, clip_header_bits, layout_costs, read_spk, write_spk
 from .checkpoint import LoadedModel, load_model
-from .errors import CodecError
+from .errors import CodecError  # noqa: F401  (re-exported for callers)
 
 GROUP_CLIPS = 4          # clips encoded or decoded per model call
 FRAMES_PER_CLIP = 256

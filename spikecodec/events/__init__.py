@@ -31,14 +31,14 @@ from .edit import (
     time_to_frame,
 )
 
+# Imported eagerly (numpy only) so that the name ``analyze`` is the function, not the submodule.
+from .analyze import Analysis, analyze, note_name, onsets_from, read_midi, read_onsets  # noqa: E402
+
 
 def __getattr__(name):
     if name in ("plot_events", "events_figure"):
         from . import plot
         return getattr(plot, name)
-    if name in ("analyze", "Analysis", "read_onsets", "read_midi", "onsets_from", "note_name"):
-        from . import analyze as _an
-        return getattr(_an, name)
     raise AttributeError(f"module 'spikecodec.events' has no attribute {name!r}")
 
 

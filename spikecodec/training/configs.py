@@ -20,12 +20,12 @@ BASE = dict(
 CONFIGS = {
     "free": dict(),
     "sparse": dict(
-        model=dict(context_blocks=2), init_from="checkpoints/free.pt", lr=3e-4, warmup=50, steps=2500,
+        model=dict(context_blocks=1), init_from="checkpoints/free.pt", lr=3e-4, warmup=50, steps=2500,
         freeze_norm=True,
         sparsity=dict(target=0.075, gamma=4.0, start=0, ramp=300, quantile_init=True),
     ),
     "mu": dict(
-        model=dict(context_blocks=2, levels=32, default_level=13), init_from="checkpoints/free.pt",
+        model=dict(context_blocks=1, levels=32, default_level=13), init_from="checkpoints/free.pt",
         lr=3e-4, warmup=50, steps=2500, freeze_norm=True,
         levels=dict(weight=4.0, low=0, high=31, focus_low=6, focus_high=22, quantile_init=True),
     ),

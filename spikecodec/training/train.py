@@ -157,7 +157,7 @@ def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device:
         torch.nn.utils.clip_grad_norm_(net.parameters(), cfg["grad_clip"])
         opt.step()
         step += 1
-        last = {"loss": float(loss), **parts, "density": float(z.mean())}
+        last = {"loss": float(loss.detach()), **parts, "density": float(z.detach().mean())}
         if step % cfg["log_every"] == 0 or step == cfg["steps"]:
             writer.writerow([step, round(time.time() - t0, 1), *(round(last[k], 5) for k in ("loss", "mrstft", "lmd", "density")),
                              f"{learning_rate(cfg, step):.2e}", gamma])

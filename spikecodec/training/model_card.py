@@ -1,0 +1,79 @@
+"""Write checkpoints/<name>.md from a checkpoint's own metadata and evaluate.py results.
+
+    python -m spikecodec.training.model_card checkpoints/mu.pt eval-mu-default.json [more.json ...]
+
+Every figure in a card comes from those files; the card quotes the commands that made them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from ..checkpoint import file_id, read_checkpoint
+
+DESCRIPTIONS = {
+    "free": "FREE variant (paper section 3): no sparsity pressure, events stored mostly dense.",
+    "sparse": "SPARSE variant (paper figure 2B): context blocks around the bottleneck and the clipped "
+              "sparsity loss, fine-tuned from `free` after shifting each unit's threshold to the target density.",
+    "mu": "mu-SPARSE variant (paper section 5): a learned level embedding mu in 0..31 on both sides of the "
+          "bottleneck, trained with |S - N*T*2^(-mu/4)|; the sender picks mu per clip. This is the default model.",
+}
+
+
+def eval_command(r: dict) -> str:
+    cmd = f"python -m spikecodec.training.evaluate --model {r['model']}"
+    for key, flag in (("level", "--level"), ("quality_floor", "--quality-floor"), ("target_kbps", "--target-kbps")):
+        if r.get(key) is not None:
+            cmd += f" {flag} {r[key]}"
+    return cmd
+
+
+def card(ckpt_path: str, results: list[dict]) -> str:
+    blob = read_checkpoint(ckpt_path)
+    meta, cfg, name = blob["meta"], blob["config"], blob["name"]
+    n_params = sum(v.numel() for v in blob["state_dict"].values())
+    lines = [f"# Model card: `{name}`", "", DESCRIPTIONS.get(name, ""), "",
+             f"- file: `{os.path.basename(ckpt_path)}`, {os.path.getsize(ckpt_path) / 1e6:.1f} MB (fp16), "
+             f"model id `{file_id(ckpt_path)}`, {n_params / 1e6:.2f} M values",
+             f"- training config: `{meta.get('config_name')}` (`spikecodec/training/configs.py`), "
+             f"{meta.get('steps')} steps, {float(meta.get('train_seconds', 0)) / 60:.0f} min wall time "
+             f"({meta.get('hardware')})",
+             f"- data: `make data` corpus, hours per group: {meta.get('corpus_hours')}; nothing listed in the "
+             "dev manifests or the held-out packages/folders (see `spikecodec/training/corpus.py`)",
+             f"- last training batch: " + ", ".join(f"{k[6:]} {v}" for k, v in meta.items() if k.startswith("train_")
+                                                    and k != "train_seconds"),
+             "", "## Architecture (rebuilt from the config stored in the file)", "", "```", json.dumps(cfg, indent=1), "```",
+             "", "## Measured on `../shared/eval/dev`", "",
+             "Real file bit-rate (container included), quality from `shared/eval/score.py`. Speeds are whole "
+             "encode/decode calls through the bitstream on this 2-core CPU while other jobs ran, so they are lower bounds.", "",
+             "| mode | set | kbps (min-max) | LMD | ViSQOL | MR-STFT | SI-SNR dB | density | enc x RT | dec x RT |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        mode = ("level %s" % r["level"]) if r.get("level") is not None else \
+            ("floor %s" % r["quality_floor"]) if r.get("quality_floor") is not None else \
+            ("target %s kbps" % r["target_kbps"]) if r.get("target_kbps") is not None else "default"
+        for s, v in r["sets"].items():
+            sc = v["scores"] or {}
+            vis = sc.get("visqol")
+            lines.append(f"| {mode} | {s} | {v['kbps_mean']:.2f} ({v['kbps_min']:.2f}-{v['kbps_max']:.2f}) | "
+                         f"{sc.get('lmd', float('nan')):.3f} | {'%.2f' % vis if vis is not None else '-'} | "
+                         f"{sc.get('mrstft', float('nan')):.3f} | {sc.get('si_snr', float('nan')):.1f} | "
+                         f"{v['density_mean']:.3f} | {v['encode_xrt']:.0f} | {v['decode_xrt']:.0f} |")
+    lines += ["", "Commands:", "", "```"] + sorted({eval_command(r) for r in results}) + ["```", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    argv = argv if argv is not None else sys.argv[1:]
+    if len(argv) < 2:
+        raise SystemExit("usage: python -m spikecodec.training.model_card CHECKPOINT RESULT.json [...]")
+    results = [json.load(open(p)) for p in argv[1:]]
+    out = os.path.splitext(argv[0])[0] + ".md"
+    with open(out, "w") as f:
+        f.write(card(argv[0], results))
+    print(f"model_card: wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
