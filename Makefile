@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 	else \
 		$(VPY) -m pip install "$(TORCH_SPEC)"; \
 	fi
-	$(VPY) -m pip install -e '.[dev]'
+	$(VPY) -m pip install -q -e '.[dev]'
 	@touch $@
 
 test: install
