@@ -401,3 +401,22 @@ def test_unexpected_exception_one_line_traceback_only_with_v(cli_run, tmp_path, 
     r = cli_run("encode", src, "-v")
     assert r.exit_code == 1
     assert "Traceback" in r.stderr and "ZeroDivisionError" in r.stderr
+
+
+def test_two_inputs_same_output_name(cli_run, tmp_path, default_model):
+    a = write_clip(tmp_path / "a.wav", seconds=0.3)
+    b = write_clip(tmp_path / "a.flac", seconds=0.3, seed=1)
+    r = cli_run("encode", a, b)
+    assert r.exit_code == 1
+    assert "also the output of" in one_error_line(r.stderr, b)
+    assert (tmp_path / "a.spk").is_file()
+    d = __import__("json").loads(cli_run("info", "--json", tmp_path / "a.spk").stdout)
+    assert d["num_samples"] == int(0.3 * 16000)
+
+
+def test_decode_input_that_is_not_named_spk(cli_run, tmp_path, model_spk):
+    p = tmp_path / "noext"
+    p.write_bytes(model_spk(seconds=0.4))
+    r = cli_run("decode", p)
+    assert r.exit_code == 0, r.stderr
+    assert (tmp_path / "noext.wav").is_file()
