@@ -326,6 +326,10 @@ def analyze(spk: SpkLike, onsets, *, n_shuffles: int = 200, seed: int | None = 0
     n_shuffles = int(n_shuffles)
     if n_shuffles < 0:
         raise EditError("n_shuffles must be >= 0")
+    if n_shuffles and alpha * (1 + n_shuffles) < 1:
+        raise EditError(f"with {n_shuffles} shuffles the smallest p-value is 1/{n_shuffles + 1} = "
+                        f"{1 / (n_shuffles + 1):.3g} > alpha {alpha:g}: no pair could be selective; "
+                        f"use at least {math.ceil(1 / alpha) - 1} shuffles or a larger alpha")
     if channel is None:
         z = np.logical_or.reduce(s.z) if len(s.z) > 1 else s.z[0]
     else:
