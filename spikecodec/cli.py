@@ -26,7 +26,7 @@ import os
 import sys
 import tempfile
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
@@ -167,7 +167,6 @@ class Options:
     # decode
     sample_rate: Optional[int] = None
     format: Optional[str] = None
-    extra: dict = field(default_factory=dict)
 
 
 def _api():
@@ -331,7 +330,7 @@ def _worker_init(threads: int) -> None:
 
 
 def _show(p: str) -> str:
-    return "<stdout>" if p == "-" else ("<stdin>" if p == "<stdin>" else p)
+    return "<stdout>" if p == "-" else p
 
 
 def _execute(kind: str, jobs: list, opts: Options, n_workers: int, quiet: bool) -> list:
@@ -420,7 +419,6 @@ def _walk(folder: Path, exts) -> list:
 
 def _plan(
     inputs: tuple, output: Optional[str], output_dir: Optional[str], exts, out_name: Callable[[Path], str],
-    stdout_default: bool,
 ) -> tuple:
     """Expand inputs into Jobs; returns (jobs, [(src, reason)] failures, [warnings])."""
     jobs: list = []
@@ -642,8 +640,7 @@ def encode(inputs, output, output_dir, model, level, quality_floor, target_kbps,
             raise click.UsageError("--target-kbps is not supported by this version of spikecodec; use --level")
 
     plan, failures, warnings = _plan(inputs, output, output_dir, AUDIO_EXTS,
-                                     lambda p: p.with_suffix(SPK_EXT).name if p.suffix else p.name + SPK_EXT,
-                                     stdout_default=True)
+                                     lambda p: p.with_suffix(SPK_EXT).name if p.suffix else p.name + SPK_EXT)
     _check_stdio(plan, "a binary .spk stream")
     dev = _resolve_device(device)
     try:
@@ -723,8 +720,7 @@ def decode(inputs, output, output_dir, fmt, sample_rate, model, force, quiet, ve
     ext = "." + (fmt or "wav")
     plan, failures, warnings = _plan(inputs, output, output_dir, {SPK_EXT},
                                      lambda p: (p.with_suffix(ext).name if p.suffix.lower() == SPK_EXT
-                                                else p.name + ext),
-                                     stdout_default=True)
+                                                else p.name + ext))
     _check_stdio(plan, "audio")
     dev = _resolve_device(device)
     if model:
@@ -767,9 +763,7 @@ def _info_dict(path: str, data: bytes) -> dict:
     from spikecodec.bitstream import inspect_spk
 
     info = inspect_spk(data)
-    d = info.to_dict()
-    d["path"] = path
-    d = {"path": path, **{k: v for k, v in d.items() if k != "path"}}
+    d = {"path": path, **{k: v for k, v in info.to_dict().items() if k != "path"}}
     d["total_bits"] = 8 * len(data)
     d["damaged"] = [list(x) for x in (getattr(info, "damaged", None) or [])]
     for extra in ("bits_by_part", "bits_by_layout", "clips_by_layout", "num_groups"):
