@@ -893,6 +893,24 @@ def _json_default(o):
     return str(o)
 
 
+# --------------------------------------------------------------------------- other command groups
+
+def _register_extensions(group: click.Group) -> None:
+    """Add the event tools (plot, edit, concat, analyze; spikecodec/events/cli.py) when present.
+
+    They import neither torch nor matplotlib at import time, so ``info`` stays fast. A broken
+    or missing extension must not take encode/decode/info down with it.
+    """
+    try:
+        from spikecodec.events.cli import register
+    except Exception:  # noqa: BLE001
+        return
+    register(group)
+
+
+_register_extensions(cli)
+
+
 # --------------------------------------------------------------------------- entry point
 
 def main(argv: Optional[list] = None) -> None:

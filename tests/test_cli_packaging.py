@@ -76,3 +76,15 @@ def test_gitignore_has_demo_out():
 def test_module_entry_point_help():
     out = subprocess.run([sys.executable, "-m", "spikecodec", "--help"], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0 and "encode" in out.stdout and "decode" in out.stdout and "info" in out.stdout
+
+
+def test_event_tools_are_registered_when_present():
+    pytest.importorskip("spikecodec.events.cli")
+    from click.testing import CliRunner
+
+    from spikecodec.cli import cli
+
+    r = CliRunner().invoke(cli, ["--help"])
+    assert r.exit_code == 0
+    for cmd in ("encode", "decode", "info", "plot", "edit", "concat", "analyze"):
+        assert cmd in r.stdout, cmd
