@@ -300,11 +300,15 @@ class Analysis:
 
 # --------------------------------------------------------------------------- computation
 
-def _phi_from_gather(zp: np.ndarray, idx: np.ndarray, starts: np.ndarray, K: np.ndarray):
-    """zp: (N, F + 2W) uint8 padded z; idx: (K_total, 2W+1) columns of zp, onsets sorted by note;
-    starts: first onset of each note. Returns C (N, A, 2W+1) int64 and phi (N, A)."""
-    g = zp[:, idx]  # (N, Ktot, L)
-    C = np.add.reduceat(g, starts, axis=1, dtype=np.int64)  # (N, A, L)
+def _phi_from_gather(zt: np.ndarray, idx: np.ndarray, starts: np.ndarray, K: np.ndarray):
+    """zt: (F + 2W, N) uint8, z padded with W empty frames each side, frames as rows;
+    idx: (K_total, 2W+1) rows of zt, onsets sorted by note; starts: each note's first onset.
+    Returns C (N, A, 2W+1) int64 and phi (N, A)."""
+    L = idx.shape[1]
+    C = np.empty((len(starts), zt.shape[1], L), dtype=np.int64)
+    for l in range(L):  # contiguous row gathers, summed per note
+        C[:, :, l] = np.add.reduceat(zt[idx[:, l]], starts, axis=0, dtype=np.int32)
+    C = C.transpose(1, 0, 2)
     phi = (C.max(axis=2) - C.mean(axis=2)) / K[None, :]
     return C, phi
 
@@ -354,12 +358,12 @@ def analyze(spk: SpkLike, onsets, *, n_shuffles: int = 200, seed: int | None = 0
     notes, starts, K = np.unique(pit, return_index=True, return_counts=True)
     W = WINDOW
     lags = np.arange(-W, W + 1)
-    zp = np.zeros((N, F + 2 * W), dtype=np.uint8)
-    zp[:, W:W + F] = z
-    # C(τ) = Σ_t z_t n_{t+τ} = Σ_onsets z_{t_o - τ}: column (t_o - τ) + W of zp
+    zt = np.zeros((F + 2 * W, N), dtype=np.uint8)
+    zt[W:W + F] = z.T
+    # C(τ) = Σ_t z_t n_{t+τ} = Σ_onsets z_{t_o - τ}: row (t_o - τ) + W of zt
     base_cols = W - lags[None, :]  # (1, L)
 
-    C, phi = _phi_from_gather(zp, frames[:, None] + base_cols, starts, K)
+    C, phi = _phi_from_gather(zt, frames[:, None] + base_cols, starts, K)
     # peak lag: the maximum with the smallest |τ|
     pref = np.argsort(np.abs(lags), kind="stable")
     peak_lag = lags[pref][np.argmax(C[:, :, pref], axis=2)]
@@ -376,7 +380,7 @@ def analyze(spk: SpkLike, onsets, *, n_shuffles: int = 200, seed: int | None = 0
     for _ in range(n_shuffles):
         shift = rng.integers(lo, hi + 1, size=A)
         fr = (frames + shift[note_of]) % F
-        _, ph = _phi_from_gather(zp, fr[:, None] + base_cols, starts, K)
+        _, ph = _phi_from_gather(zt, fr[:, None] + base_cols, starts, K)
         ge += ph >= phi - 1e-12
         s1 += ph
         s2 += ph * ph
