@@ -255,3 +255,16 @@ def test_plot_spectrogram_with_a_tiny_random_model(tmp_path):
             "--width", "500", "--start", "0.5", "--end", "2.5")
     assert r.exit_code == 0, r.stderr
     assert _png_size(tmp_path / "s.png") == (500, 90 + 320 + 220)
+
+
+def test_damaged_input_warns_and_edits(tmp_path):
+    data = bytearray(make(tmp_path / "a.spk", frames=200, density=0.2))
+    data[-3] ^= 0x10  # a payload bit of the last clip group
+    (tmp_path / "d.spk").write_bytes(bytes(data))
+    r = run("edit", tmp_path / "d.spk", "-o", tmp_path / "e.spk", "--cut", "0:2")
+    assert r.exit_code == 0
+    assert r.stderr.startswith("spikecodec: warning: ") and "damaged" in r.stderr
+    assert read_spk((tmp_path / "e.spk").read_bytes()).damaged == []
+    pytest.importorskip("matplotlib")
+    r = run("plot", tmp_path / "d.spk", "-o", tmp_path / "d.png", "--width", "300", "--height", "200")
+    assert r.exit_code == 0 and _png_size(tmp_path / "d.png") == (300, 200)
