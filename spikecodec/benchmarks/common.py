@@ -1,0 +1,188 @@
+"""Shared plumbing of the benchmarks: the dev set, the scorer subprocess, timed subprocesses, stats."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+SETS = ("piano", "music")
+SR = 22050
+CLIP_SAMPLES = 2 ** 17
+METRICS = ("si_snr", "lmd", "mrstft", "visqol")
+TOOLS = {"opusenc": "opus-tools", "opusdec": "opus-tools", "ffmpeg": "ffmpeg", "/usr/bin/time": "time"}
+
+
+def shared_dir() -> str:
+    from ..training.corpus import _shared_dir
+    return os.path.abspath(_shared_dir())
+
+
+def repo_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def dev_clips(shared: str, name: str, limit: int | None = None) -> list[str]:
+    """The reference clips of one set, sorted (the order evaluate.py uses), the first `limit`."""
+    return sorted(glob.glob(os.path.join(shared, "eval", "dev", name, "*.flac")))[:limit]
+
+
+def subset_shared(shared: str, work: str, limit: int | None) -> str:
+    """A `shared/` look-alike holding only the first `limit` clips of each set (symlinks) and the
+    real score.py, so that evaluate.py and score.py see exactly the clips we measure (score.py
+    fails on a reference without a decoded file). With limit None, the real shared dir."""
+    if limit is None:
+        return shared
+    root = os.path.join(work, "shared-subset")
+    os.makedirs(os.path.join(root, "eval"), exist_ok=True)
+    link = os.path.join(root, "eval", "score.py")
+    if not os.path.lexists(link):
+        os.symlink(os.path.join(shared, "eval", "score.py"), link)
+    for name in SETS:
+        d = os.path.join(root, "eval", "dev", name)
+        os.makedirs(d, exist_ok=True)
+        for p in dev_clips(shared, name, limit):
+            q = os.path.join(d, os.path.basename(p))
+            if not os.path.lexists(q):
+                os.symlink(p, q)
+    return root
+
+
+def missing_tools() -> list[str]:
+    return [t for t in TOOLS if (not os.path.exists(t) if t.startswith("/") else shutil.which(t) is None)]
+
+
+def install_hint(missing: list[str]) -> str:
+    pkgs = sorted({TOOLS[t] for t in missing})
+    return "apt-get update && apt-get install -y " + " ".join(pkgs)
+
+
+# ----------------------------------------------------------------------------- scorer
+def score_cmd(shared: str, ref_dir: str, dec_dir: str, visqol: bool) -> list[str]:
+    cmd = [sys.executable, os.path.join(shared, "eval", "score.py"), ref_dir, dec_dir, "--json"]
+    return cmd if visqol else cmd + ["--no-visqol"]
+
+
+def score_sets(shared: str, dec_dirs: dict[str, str], visqol: bool) -> dict[str, dict]:
+    """Run shared/eval/score.py --json on each set, the sets concurrently (one process each)."""
+    procs = {}
+    for name, dec in dec_dirs.items():
+        ref = os.path.join(shared, "eval", "dev", name)
+        env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+        procs[name] = subprocess.Popen(score_cmd(shared, ref, dec, visqol), stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True, env=env)
+    out = {}
+    for name, p in procs.items():
+        so, se = p.communicate()
+        if p.returncode != 0:
+            raise RuntimeError(f"score.py failed on {name} ({dec_dirs[name]}): {se.strip()[-800:]}")
+        out[name] = json.loads(so)
+    return out
+
+
+def stats(values) -> dict | None:
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=np.float64)
+    if not len(v):
+        return None
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+            "min": float(v.min()), "max": float(v.max()), "n": int(len(v))}
+
+
+def metric_stats(scored: dict) -> dict:
+    """score.py JSON -> {metric: stats} over its per-file rows."""
+    rows = scored["files"]
+    return {m: stats([r.get(m) for r in rows]) for m in METRICS if any(m in r for r in rows)}
+
+
+# ----------------------------------------------------------------------------- subprocess timing
+@dataclass
+class Timed:
+    wall_s: float
+    peak_rss_mb: float
+    returncode: int
+    stderr: str
+
+
+def timed_run(cmd: list[str], env: dict | None = None, check: bool = True) -> Timed:
+    """Run `cmd`; return its wall time and its own peak RSS.
+
+    The peak RSS comes from GNU time (`/usr/bin/time -f %M`), which forks the command from its own
+    small process: the rusage of a child forked straight from this (large) Python process would
+    include this process's memory (Linux keeps the pre-exec high-water mark in ru_maxrss). Without
+    /usr/bin/time, the os.wait4 rusage of the child is used (an upper bound)."""
+    import tempfile
+    gnu_time = os.path.exists("/usr/bin/time")
+    with tempfile.NamedTemporaryFile(prefix="bench-rss-", suffix=".txt") as tf:
+        full = ["/usr/bin/time", "-f", "%M", "-o", tf.name] + cmd if gnu_time else cmd
+        t0 = time.perf_counter()
+        p = subprocess.Popen(full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        err = p.stderr.read()          # small for these tools; read before reaping so a full pipe cannot block
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        p.stderr.close()
+        rss_kib = float(ru.ru_maxrss)
+        if gnu_time:
+            try:
+                rss_kib = float(open(tf.name).read().strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                pass
+    t = Timed(wall, rss_kib / 1024.0, p.returncode, err.decode(errors="replace"))
+    if check and t.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({t.returncode}): {t.stderr.strip()[-800:]}")
+    return t
+
+
+def best_timed(cmd: list[str], repeat: int, env: dict | None = None) -> Timed:
+    runs = [timed_run(cmd, env) for _ in range(max(1, repeat))]
+    best = min(runs, key=lambda r: r.wall_s)
+    return Timed(best.wall_s, max(r.peak_rss_mb for r in runs), 0, "")
+
+
+def thread_env(threads: int) -> dict:
+    return dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+
+
+def cli_exe() -> list[str]:
+    exe = os.path.join(os.path.dirname(sys.executable), "spikecodec")
+    return [exe] if os.path.exists(exe) else [sys.executable, "-m", "spikecodec"]
+
+
+# ----------------------------------------------------------------------------- machine
+def machine() -> dict:
+    model = platform.processor() or platform.machine()
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=repo_root(), check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=repo_root()).stdout.strip()
+    except Exception:  # noqa: BLE001
+        commit, dirty = "unknown", ""
+    import torch
+    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(),
+            "torch": torch.__version__, "commit": commit, "dirty": bool(dirty),
+            "date": time.strftime("%Y-%m-%d %H:%M %Z"), "platform": platform.platform()}
+
+
+def tool_versions() -> dict:
+    v = {}
+    for cmd, key in ((["opusenc", "--version"], "opusenc"), (["ffmpeg", "-version"], "ffmpeg")):
+        try:
+            v[key] = subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[0].strip()
+        except Exception:  # noqa: BLE001
+            v[key] = None
+    return v
