@@ -16,6 +16,7 @@ VENV       ?= .venv
 VPY        := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 CONFIG     ?= free
+TRAIN_ARGS ?=
 DATA_ARGS  ?=
 DEMO_CLIP  ?= examples/piano.flac
 DEMO_OUT   ?= demo-out
@@ -51,8 +52,18 @@ clean-demo:
 bench: install
 	$(VPY) -m spikecodec.benchmarks $(if $(QUICK),--quick)
 
+# Debian packages the corpus is rendered with (installed when missing and running as root).
+DATA_DEBS := fluidsynth fluid-soundfont-gm musescore-general-soundfont-small timgm6mb-soundfont
+
 data: install
+	@if ! command -v fluidsynth >/dev/null || [ ! -f /usr/share/sounds/sf3/MuseScore_General_Lite.sf3 ] \
+	    || [ ! -f /usr/share/sounds/sf2/TimGM6mb.sf2 ] || [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(DATA_DEBS); \
+		else echo "make data: install these Debian packages first: $(DATA_DEBS)"; exit 1; fi; \
+	fi
+	$(VPY) -m pip install -q -e '.[train]'
 	$(VPY) -m spikecodec.training.corpus $(DATA_ARGS)
 
+# A fine-tune (sparse, mu) starts from checkpoints/free.pt; --export refreshes checkpoints/$(CONFIG).pt.
 train: install
-	$(VPY) -m spikecodec.training.train --config $(CONFIG)
+	$(VPY) -m spikecodec.training.train --config $(CONFIG) --export checkpoints/$(CONFIG).pt $(TRAIN_ARGS)
