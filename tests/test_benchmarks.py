@@ -149,7 +149,10 @@ def fake_result(visqol=True):
                  "machine": {"cpu": "Test CPU 9000", "cores": 2, "python": "3.11", "torch": "2.x", "commit": "abc1234",
                              "dirty": False},
                  "tools": {"opusenc": "opusenc 0.2", "ffmpeg": "ffmpeg 5.1"}, "speed_clip": "bach_bwv140_7",
-                 "speed_clip_s": CLIP_SAMPLES / SR, "speed_repeat": 2, "model_speed_s": 60.0, "models": ["mu"]},
+                 "speed_clip_s": CLIP_SAMPLES / SR, "speed_repeat": 2, "model_speed_s": 60.0,
+                 "models": [{"name": "mu", "model_id": "0123456789abcdef", "units": 80, "hop": 512,
+                             "sample_rate": 22050, "levels": 32, "default_level": 13, "parameters": 5_000_000,
+                             "steps": 2500}]},
         "notes": ["model `free` skipped: unknown model 'free'"],
         "codecs": codecs,
         "speed": [{"label": "mu level 13 (default)", "family": "mu", "process": proc,
@@ -175,7 +178,8 @@ def test_report_renders_every_section():
                    "`.venv/bin/python -m spikecodec.benchmarks`", "### piano", "### music", "| mu level 13 |",
                    "| Opus 6 kbps |", "SILK-NB 100%", "![rate-quality](img/bench-rate-quality.png)",
                    "![events mu](img/bench-raster-mu.png)", "## Long file", "| group boundary | 150 |",
-                   "model `free` skipped", "Under 1 %: **yes**", "| tile seam | 605 |", "**NO**"):
+                   "model `free` skipped", "`mu` (id `0123456789abcdef`, 5.00 M parameters", "levels 0..31, default 13",
+                   "Under 1 %: **yes**", "| tile seam | 605 |", "**NO**"):
         assert needle in md, needle
     # mean ± std (min-max) cells
     assert any(" ± " in line and "(" in line for line in md.splitlines() if line.startswith("| mu level 8"))

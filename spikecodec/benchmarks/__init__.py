@@ -24,7 +24,7 @@ import time
 
 from . import classical, longfile, neural, plots, report, speed
 from .common import (CLIP_SAMPLES, SETS, SR, dev_clips, install_hint, machine, metric_stats, missing_tools,
-                     repo_root, score_sets, shared_dir, stats, subset_shared, tool_versions)
+                     repo_root, Scorer, shared_dir, stats, subset_shared, tool_versions)
 
 QUICK_CLIPS = 3
 LONG_SECONDS, LONG_SECONDS_QUICK = 3600.0, 300.0
@@ -126,7 +126,11 @@ def run(out: str = "docs", quick: bool = False, threads: int = 2, visqol: bool |
         notes.append("peak RSS is the os.wait4 rusage of the child, an upper bound that includes the benchmark "
                      "process's own memory (`apt-get install -y time` for exact figures)")
 
+    # Measure a fixed set of files: a training job may replace checkpoints/*.pt while we run, and a
+    # .spk file only decodes with the exact checkpoint that encoded it.
+    os.environ["SPIKECODEC_CHECKPOINTS"] = neural.snapshot_checkpoints(os.path.join(work, "checkpoints"))
     present, model_notes = neural.available_models()
+    model_info = neural.model_info(present)
     if models is not None:
         present = [m for m in present if m in models]
     notes += model_notes
@@ -134,23 +138,30 @@ def run(out: str = "docs", quick: bool = False, threads: int = 2, visqol: bool |
         _log(n)
 
     # ------------------------------------------------------------------ rate and quality
-    codecs = []
-    for s in neural.settings(present, quick):
-        t0 = time.perf_counter()
-        d = os.path.join(work, "neural", _slug(s["label"]))
-        ev = neural.evaluate_setting(s, sub, d)
-        scored = score_sets(sub, {name: os.path.join(d, name) for name in SETS}, visqol)
-        codecs.append(_neural_entry(s, ev, scored))
-        _log(f"{s['label']}: {time.perf_counter() - t0:.1f} s")
-    if not missing:
-        for s in classical.settings():
+    # Coding runs here; scoring runs in the background (2 worker processes running score.py's code).
+    pending = []
+    scorer = Scorer(sub, workers=2)
+    try:
+        for s in neural.settings(present, quick):
             t0 = time.perf_counter()
-            d = os.path.join(work, "classical", _slug(s["label"]))
-            rows = {name: classical.code_set(s["codec"], s["kbps"], clips[name], os.path.join(d, "enc", name),
-                                             os.path.join(d, "dec", name)) for name in SETS}
-            scored = score_sets(sub, {name: os.path.join(d, "dec", name) for name in SETS}, visqol)
-            codecs.append(_classical_entry(s, rows, scored))
-            _log(f"{s['label']}: {time.perf_counter() - t0:.1f} s")
+            d = os.path.join(work, "neural", _slug(s["label"]))
+            ev = neural.evaluate_setting(s, sub, d)
+            pending.append((_neural_entry, s, ev, scorer.submit({n: os.path.join(d, n) for n in SETS}, visqol)))
+            _log(f"{s['label']}: coded in {time.perf_counter() - t0:.1f} s")
+        if not missing:
+            for s in classical.settings():
+                t0 = time.perf_counter()
+                d = os.path.join(work, "classical", _slug(s["label"]))
+                rows = {n: classical.code_set(s["codec"], s["kbps"], clips[n], os.path.join(d, "enc", n),
+                                              os.path.join(d, "dec", n)) for n in SETS}
+                pending.append((_classical_entry, s, rows,
+                                scorer.submit({n: os.path.join(d, "dec", n) for n in SETS}, visqol)))
+                _log(f"{s['label']}: coded in {time.perf_counter() - t0:.1f} s")
+        t0 = time.perf_counter()
+        codecs = [make(s, extra, {n: f.result() for n, f in futures.items()}) for make, s, extra, futures in pending]
+        _log(f"scoring finished {time.perf_counter() - t0:.1f} s after the last setting was coded")
+    finally:
+        scorer.close()
 
     # ------------------------------------------------------------------ speed and memory
     speed_clip = clips["piano"][0]
@@ -216,7 +227,7 @@ def run(out: str = "docs", quick: bool = False, threads: int = 2, visqol: bool |
                  "sets": list(SETS), "command": command or f"{exe} -m spikecodec.benchmarks" + (" --quick" if quick else ""),
                  "machine": machine(), "tools": tool_versions(), "speed_clip": os.path.basename(speed_clip)[:-5],
                  "speed_clip_s": CLIP_SAMPLES / SR, "speed_repeat": repeat, "model_speed_s": MODEL_SPEED_SECONDS,
-                 "models": present, "img_prefix": "img/"},
+                 "models": model_info, "img_prefix": "img/"},
         "notes": notes, "codecs": codecs, "speed": speed_rows, "container_clip": container_clip,
         "rasters": raster_info, "long_file": long, "plots": plot_files,
     }

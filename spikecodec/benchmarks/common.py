@@ -65,26 +65,50 @@ def install_hint(missing: list[str]) -> str:
 
 
 # ----------------------------------------------------------------------------- scorer
-def score_cmd(shared: str, ref_dir: str, dec_dir: str, visqol: bool) -> list[str]:
-    cmd = [sys.executable, os.path.join(shared, "eval", "score.py"), ref_dir, dec_dir, "--json"]
-    return cmd if visqol else cmd + ["--no-visqol"]
+_SCORE = None
 
 
-def score_sets(shared: str, dec_dirs: dict[str, str], visqol: bool) -> dict[str, dict]:
-    """Run shared/eval/score.py --json on each set, the sets concurrently (one process each)."""
-    procs = {}
-    for name, dec in dec_dirs.items():
-        ref = os.path.join(shared, "eval", "dev", name)
-        env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
-        procs[name] = subprocess.Popen(score_cmd(shared, ref, dec, visqol), stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, text=True, env=env)
-    out = {}
-    for name, p in procs.items():
-        so, se = p.communicate()
-        if p.returncode != 0:
-            raise RuntimeError(f"score.py failed on {name} ({dec_dirs[name]}): {se.strip()[-800:]}")
-        out[name] = json.loads(so)
-    return out
+def _scorer_init(score_py: str) -> None:
+    """Worker initialiser: load shared/eval/score.py itself as a module (once per worker)."""
+    import importlib.util
+    global _SCORE
+    spec = importlib.util.spec_from_file_location("spikecodec_dev_score", score_py)
+    _SCORE = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(_SCORE)
+
+
+def _scorer_run(ref_dir: str, dec_dir: str, visqol: bool) -> dict:
+    """What `score.py REF DEC --json [--no-visqol]` prints, as a dict (same function, same arguments)."""
+    use_vq = visqol and _SCORE.have_visqol()
+    res = _SCORE.score_dirs(ref_dir, dec_dir, use_visqol=use_vq)
+    if res["missing"]:
+        raise RuntimeError(f"score.py: decoded files missing in {dec_dir}: {', '.join(res['missing'])}")
+    return json.loads(json.dumps(res))
+
+
+class Scorer:
+    """shared/eval/score.py run by a pool of worker processes that each load the script once.
+
+    `score.py REF DEC --json` is `print(json.dumps(score_dirs(REF, DEC, use_visqol=...)))`; calling
+    its `score_dirs` with the same arguments gives the same numbers by construction, without paying
+    the ~4 s of imports (and ViSQOL's numba JIT) for every folder scored. Jobs run in the background
+    while the caller codes the next setting."""
+
+    def __init__(self, shared: str, workers: int = 2):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        self.shared = shared
+        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_scorer_init,
+                                        initargs=(os.path.join(shared, "eval", "score.py"),))
+
+    def submit(self, dec_dirs: dict[str, str], visqol: bool) -> dict:
+        """{set: future of the score.py result for that set's decoded folder}"""
+        return {name: self.pool.submit(_scorer_run, os.path.join(self.shared, "eval", "dev", name), dec, visqol)
+                for name, dec in dec_dirs.items()}
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def stats(values) -> dict | None:
@@ -182,7 +206,8 @@ def tool_versions() -> dict:
     v = {}
     for cmd, key in ((["opusenc", "--version"], "opusenc"), (["ffmpeg", "-version"], "ffmpeg")):
         try:
-            v[key] = subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[0].strip()
+            line = subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[0].strip()
+            v[key] = line.split(" Copyright")[0]
         except Exception:  # noqa: BLE001
             v[key] = None
     return v

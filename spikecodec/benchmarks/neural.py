@@ -12,6 +12,33 @@ MU_LEVELS_QUICK = (8, 20)
 QUALITY_FLOOR = 0.6
 
 
+def snapshot_checkpoints(dst: str) -> str:
+    """Copy the shipped checkpoints (checkpoints_dir()) to `dst`; returns `dst`."""
+    import shutil
+
+    from ..checkpoint import checkpoints_dir
+    src = checkpoints_dir()
+    os.makedirs(dst, exist_ok=True)
+    if os.path.isdir(src):
+        for f in sorted(os.listdir(src)):
+            if f.endswith(".pt") and not f.endswith(".part"):
+                shutil.copy2(os.path.join(src, f), os.path.join(dst, f))
+    return dst
+
+
+def model_info(names: list[str]) -> list[dict]:
+    from ..checkpoint import load_model
+    out = []
+    for name in names:
+        lm = load_model(name, device="cpu")
+        c = lm.config
+        out.append({"name": name, "model_id": lm.model_id, "units": c.units, "hop": c.hop,
+                    "sample_rate": c.sample_rate, "levels": c.levels, "default_level": c.default_level,
+                    "parameters": int(sum(p.numel() for p in lm.net.parameters())),
+                    "steps": lm.meta.get("steps"), "config_name": lm.meta.get("config_name")})
+    return out
+
+
 def available_models() -> tuple[list[str], list[str]]:
     """(present model names, notes on absent/broken ones)."""
     from ..checkpoint import load_model

@@ -55,6 +55,15 @@ def _extra(c: dict, s: dict) -> str:
     return ""
 
 
+def _agree(r: dict) -> str:
+    flags = [s.get("scores_agree_with_evaluate") for c in r["codecs"] for s in c["sets"].values()
+             if s.get("scores_agree_with_evaluate") is not None]
+    if not flags:
+        return ""
+    return ("Check: evaluate.py's own `score.py` subprocess run gives the same LMD and MR-STFT means for every "
+            "spikecodec setting: " + ("**yes**. " if all(flags) else "**NO** (see benchmarks.json). "))
+
+
 def rate_quality_table(codecs: list[dict], name: str) -> list[str]:
     head = "| codec | clips | file kbps (min-max) | payload kbps (min-max) | " + \
            " | ".join(c[1] for c in METRIC_COLS) + " | notes |"
@@ -84,6 +93,12 @@ def render(r: dict) -> str:
          f"- **tools**: {meta['tools'].get('opusenc') or 'opusenc missing'}; {meta['tools'].get('ffmpeg') or 'ffmpeg missing'}",
          f"- **dev set**: `{meta['dev_set']}`, {meta['clips_per_set']} clips; "
          f"ViSQOL {'on' if meta['visqol'] else 'off'}",
+         "- **models**: " + ("; ".join(
+             f"`{m['name']}` (id `{m['model_id']}`, {m['parameters'] / 1e6:.2f} M parameters, N={m['units']}, "
+             f"hop {m['hop']} @ {m['sample_rate']} Hz" + (f", levels 0..{m['levels'] - 1}, default {m['default_level']}"
+                                                         if m.get("levels") else "")
+             + (f", {m['steps']} training steps" if m.get("steps") is not None else "") + ")"
+             for m in meta.get("models") or []) or "none found in checkpoints/"),
          f"- **machine-readable**: [`benchmarks.json`](benchmarks.json)", ""]
     if meta["quick"]:
         L += [f"> **QUICK run**: {meta['clips_per_set']} clips, ViSQOL {'on' if meta['visqol'] else 'off'}, "
@@ -94,8 +109,12 @@ def render(r: dict) -> str:
 
     L += ["## Rate and quality", "",
           "Each codec setting codes every clip of the set; quality is the per-clip score of "
-          "`shared/eval/score.py` (run as a subprocess, so the numbers are the scorer's own), given as "
-          "mean ± std (min-max) over the clips. **file kbps** = whole encoded file (container included) "
+          "`shared/eval/score.py` (its own code: the script is loaded by worker processes and its `score_dirs` "
+          "called with the arguments its command line uses; default global alignment), given as "
+          "mean ± std (min-max) over the clips. "
+          f"{_agree(r)}"
+          "spikecodec settings are coded by `spikecodec.training.evaluate` (the real codec path: audio -> .spk "
+          "bytes -> audio). **file kbps** = whole encoded file (container included) "
           "over the clip duration (2^17 samples = 5.944 s); **payload kbps** = codec packets only "
           "(Opus: Ogg audio packets without OpusHead/OpusTags/page headers; MP3: without ID3 tags). "
           "A .spk file's own overhead is small, so compare spikecodec's file kbps with Opus' payload kbps. "
