@@ -56,7 +56,7 @@ def rate_quality(rows: list[dict], path: str, sets=("piano", "music")) -> None:
                                 color=color, ls="none", label=f"spikecodec {fam} quality floor {r['quality_floor']}")
                 plotted = True
             ax.set_title(f"{name}: {metric.upper() if metric == 'lmd' else 'ViSQOL'}")
-            ax.set_xlabel("kbit/s (whole file)")
+            ax.set_xlabel("kbit/s (real: file bits / duration; Opus also payload only)", fontsize=8)
             ax.set_ylabel(ylabel, fontsize=8)
             ax.grid(alpha=0.3)
             if metric == "visqol":
