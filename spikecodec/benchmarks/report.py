@@ -134,7 +134,8 @@ def render(r: dict) -> str:
           "**whole process**: wall time of one CLI subprocess (`spikecodec encode/decode`, `opusenc`/`opusdec`, "
           f"`ffmpeg`) on one {meta['speed_clip_s']:.3f} s dev clip (`{meta['speed_clip']}`), start-up and model "
           "loading included, best of "
-          f"{meta['speed_repeat']}; **peak RSS** of that process (`os.wait4` rusage). **model only**: "
+          f"{meta['speed_repeat']}; **peak RSS** of that process (GNU `time -f %M`, maximum resident set size). "
+          "**model only**: "
           f"`net.encode_frames` / `net.decode_frames` on one {meta['model_speed_s']:.0f} s tensor "
           "(torch threads as above, best of 3).", "",
           "| codec | encode (process) | decode (process) | encode peak RSS | decode peak RSS | "
@@ -195,6 +196,8 @@ def render(r: dict) -> str:
             v = lf["verdicts"].get(cat, {})
             diff = "-" if v.get("diff") is None else f"{v['diff']:+.4f} ± {v['ci95']:.4f}"
             nw = "-" if v.get("no_worse") is None else ("yes" if v["no_worse"] else "**NO**")
+            if cat == "tile seam":
+                nw = "(context: content change, not a codec boundary)"
             L.append(f"| {cat} | {s['n']} | {_f(s['mean'], 4)} ± {_f(s['std'], 4)} | {diff} | {nw} |")
         L.append("")
 
