@@ -106,9 +106,9 @@ class _StreamEncoder:
             if final:
                 w1 = min(w1, n_frames)
             audio = self._window(w0 * self.hop - self.pad, w1 * self.hop + self.pad)
-            for k in range((f1 - f0 + T - 1) // T):
-                a, b = f0 + k * T - w0, min(f0 + (k + 1) * T, f1) - w0
-                for ch, (zc, lv) in enumerate(self._encode_clip(audio, a, b, w1 - w0)):
+            spans = [(f0 + k * T - w0, min(f0 + (k + 1) * T, f1) - w0) for k in range((f1 - f0 + T - 1) // T)]
+            for clip in self._encode_group(audio, spans):
+                for ch, (zc, lv) in enumerate(clip):
                     self.z[ch].append(zc)
                     self.levels[ch].append(lv)
             self.next_clip += (f1 - f0 + T - 1) // T
@@ -131,28 +131,30 @@ class _StreamEncoder:
             lv = None if level is None else torch.full((x.shape[0],), level, dtype=torch.long, device=x.device)
             return self.net.encoder_logits(x, lv, padded=True)
 
-    def _encode_clip(self, audio, a, b, frames):
-        """Events of frames [a, b) of the window, per channel: [(z (N, b-a) bool, level)]."""
-        c, rc = self.lm.config, self.rate
-        if not c.levels:
-            z = (self._logits(audio, None) > 0)[:, :, a:b].cpu().numpy()
-            return [(zc, None) for zc in z]
-        if rc.level is not None or (rc.target_kbps is None and rc.quality_floor is None):
-            lv = rc.level if rc.level is not None else (c.default_level or 0)
-            z = (self._logits(audio, lv) > 0)[:, :, a:b].cpu().numpy()
-            return [(zc, lv) for zc in z]
-        return [self._search_level(audio[ch:ch + 1], a, b) for ch in range(audio.shape[0])]
+    def _encode_group(self, audio, spans):
+        """Events of each clip span [a, b) of the window: per clip, per channel (z (N, b-a) bool, level).
 
-    def _search_level(self, audio, a, b):
-        """Binary search over mu for one channel's clip (bits fall and distance rises with mu)."""
-        rc, levels = self.rate, self.lm.config.levels
+        The encoder runs once per window and level; the level search reuses those runs for
+        every clip of the group.
+        """
+        c, rc = self.lm.config, self.rate
+        if not c.levels or rc.level is not None or (rc.target_kbps is None and rc.quality_floor is None):
+            lv = None if not c.levels else rc.level if rc.level is not None else (c.default_level or 0)
+            z = (self._logits(audio, lv) > 0).cpu().numpy()
+            return [[(zc[:, a:b], lv) for zc in z] for a, b in spans]
         cache = {}
 
         def z_at(mu):
             if mu not in cache:
-                cache[mu] = (self._logits(audio, mu) > 0)[0, :, a:b].cpu().numpy()
+                cache[mu] = (self._logits(audio, mu) > 0).cpu().numpy()
             return cache[mu]
 
+        return [[self._search_level(lambda mu: z_at(mu)[ch, :, a:b], audio[ch], a, b) for ch in range(audio.shape[0])]
+                for a, b in spans]
+
+    def _search_level(self, z_at, audio, a, b):
+        """Binary search over mu for one channel's clip (bits fall and distance rises with mu)."""
+        rc, levels = self.rate, self.lm.config.levels
         if rc.target_kbps is not None:
             budget = rc.target_kbps * 1000 * (b - a) * self.hop / self.lm.config.sample_rate
             ok = lambda mu: clip_bits(z_at(mu), True) <= budget          # noqa: E731
@@ -163,7 +165,7 @@ class _StreamEncoder:
                 mid = (lo + hi) // 2
                 lo, hi = (lo, mid) if ok(mid) else (mid + 1, hi)
             return z_at(lo), lo
-        ref = audio[0, self.pad + a * self.hop:self.pad + b * self.hop]
+        ref = audio[self.pad + a * self.hop:self.pad + b * self.hop]
         ok = lambda mu: self._clip_distance(z_at(mu), mu, ref) <= rc.quality_floor   # noqa: E731
         lo, hi = 0, levels - 1                                            # find the highest mu that passes
         if not ok(lo):

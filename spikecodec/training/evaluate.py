@@ -41,7 +41,15 @@ def evaluate(model: str, sets=("piano", "music"), level=None, quality_floor=None
         dec_dir = os.path.join(out_dir, name)
         os.makedirs(dec_dir, exist_ok=True)
         clips, seconds, enc_t, dec_t = [], 0.0, 0.0, 0.0
-        for path in sorted(glob.glob(os.path.join(ref_dir, "*.flac")))[:limit]:
+        refs = sorted(glob.glob(os.path.join(ref_dir, "*.flac")))[:limit]
+        if limit:   # the scorer wants a decoded file for every reference in its folder
+            sub = os.path.join(out_dir, "ref-" + name)
+            os.makedirs(sub, exist_ok=True)
+            for r in refs:
+                if not os.path.exists(os.path.join(sub, os.path.basename(r))):
+                    os.symlink(r, os.path.join(sub, os.path.basename(r)))
+            ref_dir = sub
+        for path in refs:
             x, sr = sf.read(path, dtype="float32")
             t0 = time.perf_counter()
             data = compress.encode(x, sr, model=lm, level=level, quality_floor=quality_floor, target_kbps=target_kbps)
@@ -67,6 +75,7 @@ def evaluate(model: str, sets=("piano", "music"), level=None, quality_floor=None
             "kbps_max": float(kbps.max()), "density_mean": float(np.mean([c["density"] for c in clips])),
             "encode_xrt": seconds / enc_t, "decode_xrt": seconds / dec_t,
             "scores": scored.get("mean", scored.get("means")), "per_clip": clips, "score_config": scored.get("config"),
+            "score_files": scored.get("files"),
         }
     return result
 
