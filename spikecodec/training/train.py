@@ -87,6 +87,7 @@ def save_state(path: str, net, opt, step: int, sampler: CropSampler, gen: torch.
 
 def export(cfg: dict, net, path: str, step: int, elapsed: float, sampler: CropSampler, last: dict) -> None:
     meta = {"config_name": cfg["name"], "steps": step, "train_seconds": round(elapsed, 1),
+            "init_from": str(cfg["init_from"] or ""),
             "hardware": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
                         f"{'cuda' if next(net.parameters()).is_cuda else 'cpu'} x{torch.get_num_threads()} threads",
             "corpus_hours": {k: round(v / 3600, 3) for k, v in sampler.seconds.items()},
