@@ -23,10 +23,10 @@ def test_pyproject():
     proj = meta["project"]
     assert proj["scripts"]["spikecodec"] == "spikecodec.cli:main"
     deps = {re.split(r"[<>=!~ \[]", d)[0].lower() for d in proj["dependencies"]}
-    assert {"torch", "numpy", "soundfile", "soxr", "click", "bitarray", "librosa", "tqdm"} <= deps
+    assert {"torch", "numpy", "soundfile", "soxr", "click", "bitarray", "librosa", "tqdm", "matplotlib"} <= deps
     assert any(d.startswith("torch>=2.1") for d in proj["dependencies"])
     dev = {re.split(r"[<>=!~ \[]", d)[0].lower() for d in proj["optional-dependencies"]["dev"]}
-    assert {"pytest", "hypothesis", "matplotlib"} <= dev
+    assert {"pytest", "hypothesis"} <= dev
     assert meta["build-system"]["build-backend"].startswith("setuptools")
     assert meta["tool"]["setuptools"]["packages"]["find"]["include"] == ["spikecodec*"]
 
