@@ -24,15 +24,16 @@ import io
 import json
 import os
 import sys
-import tempfile
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 
 import click
 
-PROG = "spikecodec"
+from spikecodec.clitools import PROG, InputError, atomic_output, err, guard, reason, silence_stdout, warn
+
+__all__ = ["cli", "main", "InputError", "atomic_output"]
 
 #: Extensions picked up when a folder is given to ``encode`` (what libsndfile reads).
 AUDIO_EXTS = frozenset(
@@ -43,95 +44,6 @@ SPK_EXT = ".spk"
 DECODE_FORMATS = ("wav", "flac")
 
 _VERBOSE = False  # set by the commands; read by main()'s last-resort handler
-
-
-# --------------------------------------------------------------------------- messages
-
-def _err(msg: str) -> None:
-    click.echo(f"{PROG}: error: {msg}", err=True)
-
-
-def _warn(msg: str) -> None:
-    click.echo(f"{PROG}: warning: {msg}", err=True)
-
-
-def _one_line(text: str) -> str:
-    return "; ".join(s.strip() for s in str(text).splitlines() if s.strip())
-
-
-_EXPECTED = ("CodecError", "SpkFormatError", "LibsndfileError", "SoundFileError", "SoundFileRuntimeError")
-
-
-def _is_expected(exc: BaseException) -> bool:
-    """A user-facing error (bad input, bad file, unknown model), not a bug."""
-    if isinstance(exc, (OSError, ValueError, EOFError)):
-        return True
-    return any(c.__name__ in _EXPECTED for c in type(exc).__mro__)
-
-
-def _reason(exc: BaseException) -> str:
-    """One line explaining ``exc`` to a user."""
-    if isinstance(exc, OSError) and exc.strerror:
-        r = exc.strerror[0].lower() + exc.strerror[1:]
-        if exc.filename is not None:
-            r += f": {exc.filename}"
-        return r
-    text = _one_line(str(exc))
-    if not _is_expected(exc):
-        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-        text += " (internal error; run with -v for a traceback)"
-    return text or type(exc).__name__
-
-
-class InputError(Exception):
-    """A per-input failure with a ready one-line reason."""
-
-
-# --------------------------------------------------------------------------- atomic output
-
-def _umask() -> int:
-    m = os.umask(0o022)
-    os.umask(m)
-    return m
-
-
-@contextlib.contextmanager
-def atomic_output(path: Path, force: bool) -> Iterator[io.BufferedWriter]:
-    """Open a temporary file beside ``path``; move it to ``path`` only on success.
-
-    On any exception (KeyboardInterrupt included) the temporary file is removed
-    and ``path`` is untouched. Without ``force`` an existing ``path`` is never
-    replaced, even if it appeared while we were writing.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{path} is a folder")
-    if path.exists() and not force:
-        raise InputError(f"{path} already exists (use -f to overwrite, or -o to choose another name)")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        if force:
-            os.replace(tmp, path)
-        else:
-            try:  # link() refuses to replace: no check-then-write race
-                os.link(tmp, path)
-            except FileExistsError:
-                raise InputError(f"{path} already exists (use -f to overwrite, or -o to choose another name)")
-            except OSError:  # filesystem without hard links
-                if path.exists():
-                    raise InputError(f"{path} already exists (use -f to overwrite, or -o to choose another name)")
-                os.replace(tmp, path)
-            else:
-                os.unlink(tmp)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 # --------------------------------------------------------------------------- jobs
@@ -318,7 +230,7 @@ def _run(kind: str, job: Job, opts: Options) -> Result:
         return Result(job.src, job.dst, False, error=str(e))
     except Exception as e:  # noqa: BLE001 -- one line per input, never a traceback
         tb = traceback.format_exc() if opts.verbose else ""
-        return Result(job.src, job.dst, False, error=_reason(e), traceback=tb)
+        return Result(job.src, job.dst, False, error=reason(e), traceback=tb)
 
 
 def _worker_init(threads: int) -> None:
@@ -381,7 +293,7 @@ def _execute(kind: str, jobs: list, opts: Options, n_workers: int, quiet: bool) 
                         try:
                             report(fut.result())
                         except Exception as e:  # a worker died
-                            report(Result(job.src, job.dst, False, error=_reason(e)))
+                            report(Result(job.src, job.dst, False, error=reason(e)))
                 except BaseException:
                     for f in futures:
                         f.cancel()
@@ -398,7 +310,7 @@ def _finish(results: list, failures: list, quiet: bool) -> int:
     if names:
         if total > 1:
             shown = ", ".join("<stdin>" if n == "-" else n for n in names)
-            _err(f"{len(names)} of {total} inputs failed: {shown}")
+            err(f"{len(names)} of {total} inputs failed: {shown}")
         return 1
     return 0
 
@@ -472,7 +384,7 @@ def _plan(
     return jobs, failures, warnings
 
 
-def _prepare_dirs(jobs: list) -> list:
+def _prepare_dirs(jobs: list) -> tuple:
     """Create output folders; returns failures for jobs whose folder cannot be made."""
     failures = []
     keep = []
@@ -489,7 +401,7 @@ def _prepare_dirs(jobs: list) -> list:
                     raise PermissionError(13, "Permission denied", str(d))
                 made[d] = None
             except OSError as e:
-                made[d] = f"cannot write to output folder {d}: {_reason(e)}"
+                made[d] = f"cannot write to output folder {d}: {reason(e)}"
         if made[d]:
             failures.append((j.src, made[d]))
         else:
@@ -499,7 +411,7 @@ def _prepare_dirs(jobs: list) -> list:
 
 def _report_failures(failures: list) -> None:
     for src, why in failures:
-        _err(f"{'<stdin>' if src == '-' else src}: {why}")
+        err(f"{'<stdin>' if src == '-' else src}: {why}")
 
 
 def _check_stdio(jobs: list, what: str) -> None:
@@ -518,41 +430,57 @@ def _resolve_device(device: str) -> str:
 
     if device == "cuda":
         if not torch.cuda.is_available():
-            _err("--device cuda: no CUDA device is available to torch (use --device cpu or auto)")
+            err("--device cuda: no CUDA device is available to torch (use --device cpu or auto)")
             raise click.exceptions.Exit(2)
         return "cuda"
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _guard(fn):
-    """Last line of defence inside a command: one-line error, exit 1 (traceback with -v)."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
-            raise
-        except KeyboardInterrupt:
-            _err("interrupted")
-            raise click.exceptions.Exit(130)
-        except BrokenPipeError:
-            _silence_stdout()
-            raise click.exceptions.Exit(1)
-        except Exception as e:  # noqa: BLE001
-            if _VERBOSE:
-                traceback.print_exc()
-            _err(_reason(e))
-            raise click.exceptions.Exit(1)
-
-    return wrapper
+def _check_output_options(inputs: tuple, output: Optional[str], output_dir: Optional[str]) -> None:
+    if output is not None and output_dir is not None:
+        raise click.UsageError("-o and -O exclude each other")
+    if output is not None and (len(inputs) > 1 or any(i != "-" and Path(i).is_dir() for i in inputs)):
+        raise click.UsageError("-o takes a single input file; use -O DIR for several")
 
 
-def _silence_stdout() -> None:
-    with contextlib.suppress(Exception):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+def _load_model_or_exit(spec: str, device: str, verbose: bool):
+    """Load ``--model`` once up front; a model that cannot be loaded is a usage error (exit 2)."""
+    try:
+        return _get_model(spec, device)
+    except Exception as e:  # noqa: BLE001
+        if verbose:
+            traceback.print_exc()
+        err(f"--model {spec}: {reason(e)}")
+        raise click.exceptions.Exit(2)
+
+
+def _run_jobs(kind: str, plan: list, failures: list, warnings: list, opts: Options, jobs: int, quiet: bool):
+    """The common tail of encode and decode: report planning problems, make output folders,
+    refuse existing outputs without -f, read standard input, run the jobs, and exit."""
+    for w in warnings:
+        if not quiet:
+            warn(w)
+    _report_failures(failures)
+    plan, dir_failures = _prepare_dirs(plan)
+    _report_failures(dir_failures)
+    failures += dir_failures
+    # Refuse existing outputs up front (nothing to compute for them).
+    ready = []
+    for j in plan:
+        if j.dst != "-" and not opts.force and os.path.lexists(j.dst):
+            refused = [(j.src, f"{j.dst} already exists (use -f to overwrite, or -o to choose another name)")]
+            _report_failures(refused)
+            failures += refused
+        else:
+            ready.append(j)
+    if not ready:
+        raise click.exceptions.Exit(1 if failures else 0)
+    for j in ready:
+        if j.src == "-":
+            j.data = _stdin().read()
+    n_workers = jobs or (os.cpu_count() or 1)
+    results = _execute(kind, ready, opts, n_workers, quiet)
+    raise click.exceptions.Exit(_finish(results, failures, quiet))
 
 
 def _set_verbosity(verbose: bool, quiet: bool) -> None:
@@ -616,7 +544,7 @@ def _with_common(fn):
 @click.option("--target-kbps", "target_kbps", type=click.FloatRange(min=0, min_open=True), metavar="KBPS",
               help="Target bit rate, mapped to a level by the model (mu-models only).")
 @_with_common
-@_guard
+@guard
 def encode(inputs, output, output_dir, model, level, quality_floor, target_kbps, force, quiet, verbose, jobs, device):
     """Encode audio files (or folders, recursively; '-' = stdin) to .spk.
 
@@ -624,66 +552,26 @@ def encode(inputs, output, output_dir, model, level, quality_floor, target_kbps,
     output is INPUT with the extension .spk, beside it, unless -o/-O.
     """
     _set_verbosity(verbose, quiet)
-    if output is not None and output_dir is not None:
-        raise click.UsageError("-o and -O exclude each other")
-    if output is not None and (len(inputs) > 1 or any(i != "-" and Path(i).is_dir() for i in inputs)):
-        raise click.UsageError("-o takes a single input file; use -O DIR for several")
+    _check_output_options(inputs, output, output_dir)
     given = [o for o, v in (("--level", level), ("--target-kbps", target_kbps), ("--quality-floor", quality_floor))
              if v is not None]
     if len(given) > 1:
         raise click.UsageError(f"{' and '.join(given)} exclude each other (give one rate control)")
-    if target_kbps is not None:
-        import inspect as _inspect
-
-        api = _api()
-        if "target_kbps" not in _inspect.signature(api.encode_file).parameters:
-            raise click.UsageError("--target-kbps is not supported by this version of spikecodec; use --level")
 
     plan, failures, warnings = _plan(inputs, output, output_dir, AUDIO_EXTS,
                                      lambda p: p.with_suffix(SPK_EXT).name if p.suffix else p.name + SPK_EXT)
     _check_stdio(plan, "a binary .spk stream")
     dev = _resolve_device(device)
-    try:
-        m = _get_model(model, dev)
-    except Exception as e:  # noqa: BLE001
-        if verbose:
-            traceback.print_exc()
-        _err(f"--model {model}: {_reason(e)}")
-        raise click.exceptions.Exit(2)
+    m = _load_model_or_exit(model, dev, verbose)
     levels = getattr(getattr(m, "config", None), "levels", None)
     if levels is not None and not levels:
         for opt, val in (("--level", level), ("--quality-floor", quality_floor), ("--target-kbps", target_kbps)):
             if val is not None:
-                _err(f"{opt}: model '{model}' has no levels; use a mu-model (e.g. --model mu)")
+                err(f"{opt}: model '{model}' has no levels; use a mu-model (e.g. --model mu)")
                 raise click.exceptions.Exit(2)
-
-    for w in warnings:
-        if not quiet:
-            _warn(w)
-    _report_failures(failures)
-    plan, dir_failures = _prepare_dirs(plan)
-    _report_failures(dir_failures)
-    failures += dir_failures
-    # Refuse existing outputs up front (nothing to compute for them).
-    ready = []
-    for j in plan:
-        if j.dst != "-" and not force and os.path.lexists(j.dst):
-            why = f"{j.dst} already exists (use -f to overwrite, or -o to choose another name)"
-            _err(f"{'<stdin>' if j.src == '-' else j.src}: {why}")
-            failures.append((j.src, why))
-        else:
-            ready.append(j)
-    if not ready:
-        raise click.exceptions.Exit(1 if failures else 0)
-
-    for j in ready:
-        if j.src == "-":
-            j.data = _stdin().read()
     opts = Options(model=model, device=dev, force=force, verbose=verbose, level=level,
                    quality_floor=quality_floor, target_kbps=target_kbps)
-    n_workers = jobs or (os.cpu_count() or 1)
-    results = _execute("encode", ready, opts, n_workers, quiet)
-    raise click.exceptions.Exit(_finish(results, failures, quiet))
+    _run_jobs("encode", plan, failures, warnings, opts, jobs, quiet)
 
 
 @cli.command()
@@ -698,7 +586,7 @@ def encode(inputs, output, output_dir, model, level, quality_floor, target_kbps,
 @click.option("-m", "--model", metavar="NAME|PATH", default=None,
               help="Model to decode with (default: the one named in the file).")
 @_with_common
-@_guard
+@guard
 def decode(inputs, output, output_dir, fmt, sample_rate, model, force, quiet, verbose, jobs, device):
     """Decode .spk files (or folders of them; '-' = stdin) to WAV or FLAC.
 
@@ -709,10 +597,7 @@ def decode(inputs, output, output_dir, fmt, sample_rate, model, force, quiet, ve
     with the lost time ranges on stderr.
     """
     _set_verbosity(verbose, quiet)
-    if output is not None and output_dir is not None:
-        raise click.UsageError("-o and -O exclude each other")
-    if output is not None and (len(inputs) > 1 or any(i != "-" and Path(i).is_dir() for i in inputs)):
-        raise click.UsageError("-o takes a single input file; use -O DIR for several")
+    _check_output_options(inputs, output, output_dir)
     if output is not None and output != "-" and fmt is None:
         ext = Path(output).suffix.lower()
         if ext and ext.lstrip(".") not in DECODE_FORMATS:
@@ -724,37 +609,9 @@ def decode(inputs, output, output_dir, fmt, sample_rate, model, force, quiet, ve
     _check_stdio(plan, "audio")
     dev = _resolve_device(device)
     if model:
-        try:
-            _get_model(model, dev)
-        except Exception as e:  # noqa: BLE001
-            if verbose:
-                traceback.print_exc()
-            _err(f"--model {model}: {_reason(e)}")
-            raise click.exceptions.Exit(2)
-    for w in warnings:
-        if not quiet:
-            _warn(w)
-    _report_failures(failures)
-    plan, dir_failures = _prepare_dirs(plan)
-    _report_failures(dir_failures)
-    failures += dir_failures
-    ready = []
-    for j in plan:
-        if j.dst != "-" and not force and os.path.lexists(j.dst):
-            why = f"{j.dst} already exists (use -f to overwrite, or -o to choose another name)"
-            _err(f"{'<stdin>' if j.src == '-' else j.src}: {why}")
-            failures.append((j.src, why))
-        else:
-            ready.append(j)
-    if not ready:
-        raise click.exceptions.Exit(1 if failures else 0)
-    for j in ready:
-        if j.src == "-":
-            j.data = _stdin().read()
+        _load_model_or_exit(model, dev, verbose)
     opts = Options(model=model, device=dev, force=force, verbose=verbose, sample_rate=sample_rate, format=fmt)
-    n_workers = jobs or (os.cpu_count() or 1)
-    results = _execute("decode", ready, opts, n_workers, quiet)
-    raise click.exceptions.Exit(_finish(results, failures, quiet))
+    _run_jobs("decode", plan, failures, warnings, opts, jobs, quiet)
 
 
 # --------------------------------------------------------------------------- info
@@ -840,7 +697,7 @@ def _info_text(d: dict) -> str:
 @click.argument("inputs", nargs=-1, required=True, metavar="FILE.spk...")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file, one per line.")
 @click.option("-v", "--verbose", is_flag=True, help="Tracebacks on errors.")
-@_guard
+@guard
 def info(inputs, as_json, verbose):
     """Show a .spk file's header and where its bits go (no decoding).
 
@@ -857,13 +714,13 @@ def info(inputs, as_json, verbose):
                 raise InputError("empty file (not a .spk)")
             d = _info_dict(shown, data)
         except IsADirectoryError:
-            _err(f"{shown}: is a folder")
+            err(f"{shown}: is a folder")
             failed += 1
             continue
         except Exception as e:  # noqa: BLE001
             if verbose:
                 traceback.print_exc()
-            _err(f"{shown}: {e if isinstance(e, InputError) else _reason(e)}")
+            err(f"{shown}: {e if isinstance(e, InputError) else reason(e)}")
             failed += 1
             continue
         if as_json:
@@ -873,7 +730,7 @@ def info(inputs, as_json, verbose):
                 click.echo()
             click.echo(_info_text(d))
         if d.get("damaged"):
-            _err(f"{shown}: damaged: {len(d['damaged'])} clip(s) lost ({_damage_ranges(d['damaged'])})")
+            err(f"{shown}: damaged: {len(d['damaged'])} clip(s) lost ({_damage_ranges(d['damaged'])})")
             failed += 1
     raise click.exceptions.Exit(1 if failed else 0)
 
@@ -924,18 +781,18 @@ def main(argv: Optional[list] = None) -> None:
         e.show()
         code = e.exit_code
     except (click.exceptions.Abort, KeyboardInterrupt):
-        _err("interrupted")
+        err("interrupted")
         code = 130
     except BrokenPipeError:
-        _silence_stdout()
+        silence_stdout()
         code = 1
     except Exception as e:  # noqa: BLE001 -- never a traceback unless -v
         if _VERBOSE:
             traceback.print_exc()
-        _err(_reason(e))
+        err(reason(e))
         code = 1
     try:
         sys.stdout.flush()
     except Exception:  # noqa: BLE001
-        _silence_stdout()
+        silence_stdout()
     sys.exit(code)

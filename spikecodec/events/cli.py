@@ -10,72 +10,14 @@ commands that draw; torch only by ``plot --spectrogram`` (to decode audio).
 """
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
 import sys
-import tempfile
 import traceback
 from pathlib import Path
-from typing import Optional
 
 import click
 
-PROG = "spikecodec"
-
-
-class _Fail(Exception):
-    """A failure with a ready one-line message (already prefixed with the path)."""
-
-
-def _err(msg: str) -> None:
-    click.echo(f"{PROG}: error: {msg}", err=True)
-
-
-def _warn(msg: str) -> None:
-    click.echo(f"{PROG}: warning: {msg}", err=True)
-
-
-def _one_line(text) -> str:
-    return "; ".join(s.strip() for s in str(text).splitlines() if s.strip())
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        r = exc.strerror[0].lower() + exc.strerror[1:]
-        return r
-    text = _one_line(exc)
-    expected = isinstance(exc, (ValueError, OSError, EOFError)) or any(
-        c.__name__ in ("CodecError", "SpkFormatError") for c in type(exc).__mro__)
-    if not expected:
-        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-        text += " (internal error; run with -v for a traceback)"
-    return text or type(exc).__name__
-
-
-def _guard(fn):
-    """One-line errors with exit 1; usage errors pass through to click (exit 2)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        verbose = bool(kwargs.get("verbose"))
-        try:
-            return fn(*args, **kwargs)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
-            raise
-        except _Fail as e:
-            _err(str(e))
-            raise click.exceptions.Exit(1)
-        except KeyboardInterrupt:
-            _err("interrupted")
-            raise click.exceptions.Exit(130)
-        except Exception as e:  # noqa: BLE001 -- never a traceback unless -v
-            if verbose:
-                traceback.print_exc()
-            _err(_reason(e))
-            raise click.exceptions.Exit(1)
-
-    return wrapper
+from spikecodec.clitools import PROG, InputError, atomic_output, guard, reason, warn
 
 
 def _show(path: str) -> str:
@@ -90,14 +32,14 @@ def _read(path: str) -> bytes:
         else:
             p = Path(path)
             if p.is_dir():
-                raise _Fail(f"{path}: is a folder")
+                raise InputError(f"{path}: is a folder")
             data = p.read_bytes()
-    except _Fail:
+    except InputError:
         raise
     except OSError as e:
-        raise _Fail(f"{_show(path)}: {_reason(e)}") from None
+        raise InputError(f"{_show(path)}: {reason(e, with_filename=False)}") from None
     if not data:
-        raise _Fail(f"{_show(path)}: empty file (not a .spk)")
+        raise InputError(f"{_show(path)}: empty file (not a .spk)")
     return data
 
 
@@ -109,9 +51,9 @@ def _parse(path: str, data: bytes, verbose: bool = False):
     except Exception as e:  # noqa: BLE001
         if verbose:
             traceback.print_exc()
-        raise _Fail(f"{_show(path)}: {_reason(e)}") from None
+        raise InputError(f"{_show(path)}: {reason(e, with_filename=False)}") from None
     if spk.damaged:
-        _warn(f"{_show(path)}: damaged: {len(spk.damaged)} clip(s) lost; they are read as empty")
+        warn(f"{_show(path)}: damaged: {len(spk.damaged)} clip(s) lost; they are read as empty")
     return spk
 
 
@@ -121,14 +63,14 @@ def _check_output(out: str, force: bool, inputs=()) -> None:
     p = Path(out)
     for i in inputs:
         if i != "-" and os.path.abspath(i) == os.path.abspath(out):
-            raise _Fail(f"{out}: the output would overwrite the input")
+            raise InputError(f"{out}: the output would overwrite the input")
     if p.is_dir():
-        raise _Fail(f"{out}: is a folder")
+        raise InputError(f"{out}: is a folder")
     if os.path.lexists(p) and not force:
-        raise _Fail(f"{out}: already exists (use -f to overwrite)")
+        raise InputError(f"{out}: already exists (use -f to overwrite)")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
-        raise _Fail(f"{out}: no such folder {parent}")
+        raise InputError(f"{out}: no such folder {parent}")
 
 
 def _write(out: str, data: bytes, force: bool) -> None:
@@ -140,36 +82,8 @@ def _write(out: str, data: bytes, force: bool) -> None:
         stream.write(data)
         stream.flush()
         return
-    path = Path(out)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
-    except OSError as e:
-        raise _Fail(f"{out}: {_reason(e)}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        m = os.umask(0o022)
-        os.umask(m)
-        os.chmod(tmp, 0o666 & ~m)
-        if force:
-            os.replace(tmp, path)
-        else:
-            try:  # link() refuses to replace an existing file: no check-then-write race
-                os.link(tmp, path)
-            except FileExistsError:
-                raise _Fail(f"{out}: already exists (use -f to overwrite)") from None
-            except OSError:
-                if path.exists():
-                    raise _Fail(f"{out}: already exists (use -f to overwrite)") from None
-                os.replace(tmp, path)
-            else:
-                os.unlink(tmp)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_output(out, force, exists=f"{out}: already exists (use -f to overwrite)", label=out) as f:
+        f.write(data)
 
 
 def _png(fig) -> bytes:
@@ -222,7 +136,7 @@ def _summary(path: str, data: bytes) -> str:
 @click.option("--dpi", type=click.IntRange(20, 600), default=100, show_default=True, help="Text scale.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("-v", "--verbose", is_flag=True, help="Tracebacks on errors.")
-@_guard
+@guard
 def plot_cmd(input, output, start, end, channels, spectrogram, model, device, width, height, dpi, force, verbose):
     """Draw the events of a .spk file: a raster of units x time per channel.
 
@@ -259,17 +173,18 @@ def plot_cmd(input, output, start, end, channels, spectrogram, model, device, wi
         except Exception as e:  # noqa: BLE001
             if verbose:
                 traceback.print_exc()
-            raise _Fail(f"{_show(input)}: --spectrogram needs model {spec!r}: {_reason(e)}") from None
+            why = reason(e, with_filename=False)
+            raise InputError(f"{_show(input)}: --spectrogram needs model {spec!r}: {why}") from None
         device = dev
     try:
         fig = events_figure(spk, start=start, end=end, channels=list(channels) or None, spectrogram=spectrogram,
                             model=mdl, device=device, width=width, height=height, dpi=dpi)
     except EditError as e:
-        raise _Fail(f"{_show(input)}: {e}") from None
+        raise InputError(f"{_show(input)}: {e}") from None
     except Exception as e:  # noqa: BLE001
         if verbose:
             traceback.print_exc()
-        raise _Fail(f"{_show(input)}: {_reason(e)}") from None
+        raise InputError(f"{_show(input)}: {reason(e, with_filename=False)}") from None
     _write(output, _png(fig), force)
 
 
@@ -288,7 +203,7 @@ def plot_cmd(input, output, start, end, channels, spectrogram, model, device, wi
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed for --thin.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("-v", "--verbose", is_flag=True, help="Print the result's length and bit-rate; tracebacks on errors.")
-@_guard
+@guard
 def edit_cmd(input, output, cut_range, mute_ranges, drop, thin_frac, seed, force, verbose):
     """Edit the events of a .spk file directly (no audio, no model).
 
@@ -317,7 +232,7 @@ def edit_cmd(input, output, cut_range, mute_ranges, drop, thin_frac, seed, force
         if cut_range is not None:
             out = cut(out, *cut_range)
     except EditError as e:
-        raise _Fail(f"{_show(input)}: {e}") from None
+        raise InputError(f"{_show(input)}: {e}") from None
     from spikecodec.bitstream import write_spk
 
     result_bytes = write_spk(out.header, out.z, out.levels)
@@ -334,7 +249,7 @@ def edit_cmd(input, output, cut_range, mute_ranges, drop, thin_frac, seed, force
 @click.option("-o", "--output", metavar="OUT.spk", required=True, help="Joined file ('-' = standard output).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("-v", "--verbose", is_flag=True, help="Print the result's length and bit-rate; tracebacks on errors.")
-@_guard
+@guard
 def concat_cmd(inputs, output, force, verbose):
     """Join .spk files of the same model end to end (no audio, no model).
 
@@ -357,11 +272,11 @@ def concat_cmd(inputs, output, force, verbose):
         try:
             check_compatible(files[0].header, f.header)
         except EditError as e:
-            raise _Fail(f"{_show(path)}: {e} (vs {_show(inputs[0])})") from None
+            raise InputError(f"{_show(path)}: {e} (vs {_show(inputs[0])})") from None
     try:
         joined = concat(*files)
     except EditError as e:
-        raise _Fail(f"{_show(inputs[0])}: {e}") from None
+        raise InputError(f"{_show(inputs[0])}: {e}") from None
     data = write_spk(joined.header, joined.z, joined.levels)
     _write(output, data, force)
     if verbose:
@@ -391,7 +306,7 @@ def concat_cmd(inputs, output, force, verbose):
               help="Heatmap rows: the units with the highest z-score when there are more.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-v", "--verbose", is_flag=True, help="Tracebacks on errors.")
-@_guard
+@guard
 def analyze_cmd(input, onsets, midi, output, csv_out, as_json, shuffles, seed, alpha, channel, offset, value,
                 max_units, force, verbose):
     """Which units fire with which notes (Lisboa & Bellec 2024, section 4)?
@@ -415,7 +330,7 @@ def analyze_cmd(input, onsets, midi, output, csv_out, as_json, shuffles, seed, a
         _check_output(o, force, [input])
     src = onsets or midi
     if not Path(src).is_file():
-        raise _Fail(f"{src}: no such file" if not Path(src).exists() else f"{src}: is a folder")
+        raise InputError(f"{src}: no such file" if not Path(src).exists() else f"{src}: is a folder")
     data = _read(input)
     spk = _parse(input, data, verbose)
     try:
@@ -423,11 +338,11 @@ def analyze_cmd(input, onsets, midi, output, csv_out, as_json, shuffles, seed, a
 
         ons = read_onsets(src) if onsets else read_midi(src)
     except (EditError, OSError, EOFError) as e:
-        raise _Fail(f"{src}: {_reason(e)}") from None
+        raise InputError(f"{src}: {reason(e, with_filename=False)}") from None
     try:
         res = analyze(spk, ons, n_shuffles=shuffles, seed=seed, alpha=alpha, channel=channel, offset=offset)
     except EditError as e:
-        raise _Fail(f"{_show(input)}: {e}") from None
+        raise InputError(f"{_show(input)}: {e}") from None
     if csv_out:
         _write(csv_out, res.to_csv().encode("utf-8"), force)
     if output:

@@ -1,0 +1,160 @@
+"""Machinery shared by the command lines (``spikecodec/cli.py``, ``spikecodec/events/cli.py``).
+
+One-line error messages, the guard that turns an unexpected exception into one
+line and exit 1, and atomic output files. Cheap imports only (no torch, no
+numpy): ``spikecodec info`` imports this.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Iterator, Optional
+
+import click
+
+PROG = "spikecodec"
+
+
+class InputError(Exception):
+    """An expected failure of one input (or output), with a ready one-line reason."""
+
+
+# --------------------------------------------------------------------------- messages
+
+def err(msg: str) -> None:
+    click.echo(f"{PROG}: error: {msg}", err=True)
+
+
+def warn(msg: str) -> None:
+    click.echo(f"{PROG}: warning: {msg}", err=True)
+
+
+def one_line(text) -> str:
+    return "; ".join(s.strip() for s in str(text).splitlines() if s.strip())
+
+
+_EXPECTED = ("CodecError", "SpkFormatError", "LibsndfileError", "SoundFileError", "SoundFileRuntimeError")
+
+
+def is_expected(exc: BaseException) -> bool:
+    """A user-facing error (bad input, bad file, unknown model), not a bug."""
+    if isinstance(exc, (OSError, ValueError, EOFError)):
+        return True
+    return any(c.__name__ in _EXPECTED for c in type(exc).__mro__)
+
+
+def reason(exc: BaseException, with_filename: bool = True) -> str:
+    """One line explaining ``exc`` to a user (an OSError's file name appended if ``with_filename``)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        r = exc.strerror[0].lower() + exc.strerror[1:]
+        if with_filename and exc.filename is not None:
+            r += f": {exc.filename}"
+        return r
+    text = one_line(exc)
+    if not is_expected(exc):
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        text += " (internal error; run with -v for a traceback)"
+    return text or type(exc).__name__
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null (after a broken pipe, so the final flush cannot fail)."""
+    with contextlib.suppress(Exception):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def guard(fn):
+    """Decorator for click commands: the last line of defence inside a command.
+
+    Usage errors pass through to click (exit 2); an :class:`InputError` is one line and
+    exit 1; an interrupt is exit 130; a broken pipe exits 1 quietly; any other exception
+    is one line and exit 1, with a traceback when the command was given ``verbose``.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except InputError as e:
+            err(str(e))
+            raise click.exceptions.Exit(1)
+        except KeyboardInterrupt:
+            err("interrupted")
+            raise click.exceptions.Exit(130)
+        except BrokenPipeError:
+            silence_stdout()
+            raise click.exceptions.Exit(1)
+        except Exception as e:  # noqa: BLE001 -- never a traceback unless -v
+            if kwargs.get("verbose"):
+                traceback.print_exc()
+            err(reason(e))
+            raise click.exceptions.Exit(1)
+
+    return wrapper
+
+
+# --------------------------------------------------------------------------- atomic output
+
+def umask() -> int:
+    m = os.umask(0o022)
+    os.umask(m)
+    return m
+
+
+@contextlib.contextmanager
+def atomic_output(path, force: bool, exists: Optional[str] = None,
+                  label: Optional[str] = None) -> Iterator[io.BufferedWriter]:
+    """Open a temporary file beside ``path``; move it to ``path`` only on success.
+
+    On any exception (KeyboardInterrupt included) the temporary file is removed
+    and ``path`` is untouched. Without ``force`` an existing ``path`` is never
+    replaced, even if it appeared while we were writing: :class:`InputError`
+    ``exists`` is raised. When ``label`` is given, failing to create the temporary
+    file is an :class:`InputError` ``<label>: <reason>``; otherwise the OSError
+    propagates.
+    """
+    path = Path(path)
+    if exists is None:
+        exists = f"{path} already exists (use -f to overwrite, or -o to choose another name)"
+    if path.is_dir():
+        raise InputError(f"{path} is a folder")
+    if path.exists() and not force:
+        raise InputError(exists)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as e:
+        if label is None:
+            raise
+        raise InputError(f"{label}: {reason(e, with_filename=False)}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~umask())
+        if force:
+            os.replace(tmp, path)
+        else:
+            try:  # link() refuses to replace: no check-then-write race
+                os.link(tmp, path)
+            except FileExistsError:
+                raise InputError(exists) from None
+            except OSError:  # filesystem without hard links
+                if path.exists():
+                    raise InputError(exists) from None
+                os.replace(tmp, path)
+            else:
+                os.unlink(tmp)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
