@@ -49,7 +49,15 @@ demo: install
 clean-demo:
 	rm -rf $(DEMO_OUT)
 
+# The reference codecs and the memory probe come from Debian (installed when missing and running as root).
+BENCH_DEBS := opus-tools ffmpeg time
+
 bench: install
+	@if ! command -v opusenc >/dev/null || ! command -v ffmpeg >/dev/null || [ ! -x /usr/bin/time ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(BENCH_DEBS); \
+		else echo "make bench: install these Debian packages for the reference codecs: $(BENCH_DEBS)"; fi; \
+	fi
+	$(VPY) -m pip install -q -e '.[train]'
 	$(VPY) -m spikecodec.benchmarks $(if $(QUICK),--quick)
 
 # Debian packages the corpus is rendered with (installed when missing and running as root).

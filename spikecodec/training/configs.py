@@ -22,7 +22,7 @@ CONFIGS = {
     "sparse": dict(
         model=dict(context_blocks=1), init_from="checkpoints/free.pt", lr=3e-4, warmup=50, steps=2500,
         freeze_norm=True,
-        sparsity=dict(target=0.075, gamma=4.0, start=0, ramp=300, quantile_init=True),
+        sparsity=dict(target=0.06, gamma=4.0, start=0, ramp=300, quantile_init=True),
     ),
     "mu": dict(
         model=dict(context_blocks=1, levels=32, default_level=13), init_from="checkpoints/free.pt",
