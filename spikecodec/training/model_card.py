@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 from ..checkpoint import file_id, read_checkpoint
 
@@ -29,7 +28,7 @@ def eval_command(r: dict) -> str:
     return cmd
 
 
-def card(ckpt_path: str, results: list[dict]) -> str:
+def card(ckpt_path: str, results: list[dict], notes: list[str] = ()) -> str:
     blob = read_checkpoint(ckpt_path)
     meta, cfg, name = blob["meta"], blob["config"], blob["name"]
     n_params = sum(v.numel() for v in blob["state_dict"].values())
@@ -61,17 +60,22 @@ def card(ckpt_path: str, results: list[dict]) -> str:
                          f"{sc.get('mrstft', float('nan')):.3f} | {sc.get('si_snr', float('nan')):.1f} | "
                          f"{v['density_mean']:.3f} | {v['encode_xrt']:.0f} | {v['decode_xrt']:.0f} |")
     lines += ["", "Commands:", "", "```"] + sorted({eval_command(r) for r in results}) + ["```", ""]
+    if notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)
 
 
 def main(argv=None) -> None:
-    argv = argv if argv is not None else sys.argv[1:]
-    if len(argv) < 2:
-        raise SystemExit("usage: python -m spikecodec.training.model_card CHECKPOINT RESULT.json [...]")
-    results = [json.load(open(p)) for p in argv[1:]]
-    out = os.path.splitext(argv[0])[0] + ".md"
+    import argparse
+    ap = argparse.ArgumentParser(description="Write a model card beside a checkpoint.")
+    ap.add_argument("checkpoint")
+    ap.add_argument("results", nargs="+", help="evaluate.py --json outputs")
+    ap.add_argument("--note", action="append", default=[], help="a line for the Notes section (repeatable)")
+    a = ap.parse_args(argv)
+    results = [json.load(open(p)) for p in a.results]
+    out = os.path.splitext(a.checkpoint)[0] + ".md"
     with open(out, "w") as f:
-        f.write(card(argv[0], results))
+        f.write(card(a.checkpoint, results, a.note))
     print(f"model_card: wrote {out}")
 
 
