@@ -27,7 +27,7 @@ CONFIGS = {
     "mu": dict(
         model=dict(context_blocks=1, levels=32, default_level=13), init_from="checkpoints/free.pt",
         lr=3e-4, warmup=50, steps=2500, freeze_norm=True,
-        levels=dict(weight=4.0, low=0, high=31, focus_low=6, focus_high=22, quantile_init=True),
+        levels=dict(weight=1.0, relative=True, low=0, high=31, focus_low=6, focus_high=26, quantile_init=True),
     ),
 }
 # Tiny versions of each variant, for the unit tests: seconds on a CPU.

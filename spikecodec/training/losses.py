@@ -71,9 +71,17 @@ def level_density(level: torch.Tensor) -> torch.Tensor:
     return torch.pow(2.0, -level.float() / 4.0)
 
 
-def level_rate_loss(z: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
-    """|S - S0(mu)| per example, normalised by N*T."""
-    return (z.mean(dim=(1, 2)) - level_density(level).to(z.device)).abs().mean()
+def level_rate_loss(z: torch.Tensor, level: torch.Tensor, relative: bool = False) -> torch.Tensor:
+    """|S - S0(mu)| per example, normalised by N*T, or by S0(mu) when `relative`.
+
+    Normalised by N*T, a miss of a few percent costs the same at every level, which is
+    nothing next to the reconstruction gain at the sparse levels (mu >= 20 stalled near
+    7 % density against targets of 3 % and below); relative to S0 each level is held
+    to its own rate.
+    """
+    target = level_density(level).to(z.device)
+    miss = (z.mean(dim=(1, 2)) - target).abs()
+    return (miss / target if relative else miss).mean()
 
 
 def gamma_schedule(step: int, start: int, ramp: int, gamma_max: float) -> float:

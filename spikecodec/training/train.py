@@ -152,7 +152,7 @@ def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device:
             loss = loss + gamma * clipped_sparsity(z, sp["target"])
         if cfg["levels"]:
             gamma = cfg["levels"]["weight"]
-            loss = loss + gamma * level_rate_loss(z, level)
+            loss = loss + gamma * level_rate_loss(z, level, cfg["levels"].get("relative", False))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), cfg["grad_clip"])
