@@ -188,6 +188,8 @@ def run(out: str = "docs", quick: bool = False, threads: int = 2, visqol: bool |
     container_clip = None
     if main_model:
         container_clip = speed.clip_container_share(main_model, speed_clip, cli_default.get(main_model))
+    from ..bitstream.bench import bench as container_bench
+    container_throughput = container_bench(600)     # a 10-minute song's z at 5, 10 and 50 % density
 
     # ------------------------------------------------------------------ plots
     img_dir = os.path.join(out, "img")
@@ -229,6 +231,7 @@ def run(out: str = "docs", quick: bool = False, threads: int = 2, visqol: bool |
                  "speed_clip_s": CLIP_SAMPLES / SR, "speed_repeat": repeat, "model_speed_s": MODEL_SPEED_SECONDS,
                  "models": model_info, "img_prefix": "img/"},
         "notes": notes, "codecs": codecs, "speed": speed_rows, "container_clip": container_clip,
+        "container_throughput": container_throughput,
         "rasters": raster_info, "long_file": long, "plots": plot_files,
     }
     result["meta"]["date"] = result["meta"]["machine"]["date"]
