@@ -22,6 +22,10 @@ from .errors import CodecError  # noqa: F401  (re-exported for callers)
 
 GROUP_CLIPS = 4          # clips encoded or decoded per model call
 FRAMES_PER_CLIP = 256
+# Levels the per-clip searches choose from. Below mu = 8 (target density 25 %) every clip is
+# stored dense anyway, so a lower level buys no bits, and quality is not monotone there
+# (mu = 0 asks for every unit to fire); from 8 up, bits fall and distance rises with mu.
+SEARCH_LEVELS = (8, 31)
 
 
 def _model(model, device) -> LoadedModel:
@@ -154,11 +158,12 @@ class _StreamEncoder:
 
     def _search_level(self, z_at, audio, a, b):
         """Binary search over mu for one channel's clip (bits fall and distance rises with mu)."""
-        rc, levels = self.rate, self.lm.config.levels
+        rc = self.rate
+        lowest, highest = SEARCH_LEVELS[0], min(SEARCH_LEVELS[1], self.lm.config.levels - 1)
         if rc.target_kbps is not None:
             budget = rc.target_kbps * 1000 * (b - a) * self.hop / self.lm.config.sample_rate
             ok = lambda mu: clip_bits(z_at(mu), True) <= budget          # noqa: E731
-            lo, hi = 0, levels - 1                                        # find the lowest mu that fits
+            lo, hi = lowest, highest                                      # find the lowest mu that fits
             if not ok(hi):
                 return z_at(hi), hi
             while lo < hi:
@@ -167,7 +172,7 @@ class _StreamEncoder:
             return z_at(lo), lo
         ref = audio[self.pad + a * self.hop:self.pad + b * self.hop]
         ok = lambda mu: self._clip_distance(z_at(mu), mu, ref) <= rc.quality_floor   # noqa: E731
-        lo, hi = 0, levels - 1                                            # find the highest mu that passes
+        lo, hi = lowest, highest                                          # find the highest mu that passes
         if not ok(lo):
             return z_at(lo), lo
         while lo < hi:

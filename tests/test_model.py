@@ -155,3 +155,23 @@ def test_resampler_is_chunking_invariant():
     r = Resampler(44100, 22050, 2)
     b = np.concatenate([r(x[i:i + 1234]) for i in range(0, len(x), 1234)] + [r(x[:0], last=True)])
     np.testing.assert_array_equal(a, b)
+
+
+def test_per_clip_level_search(mu_model):
+    """target_kbps: each clip takes the lowest searched level whose record fits the budget
+    (or the sparsest level); quality_floor: levels stay inside the searched range."""
+    x = _noise(14, 22050, 1, seed=9)
+    target = 2.0
+    spk = read_spk(compress.encode(x, 22050, model=mu_model, target_kbps=target))
+    lo, hi = compress.SEARCH_LEVELS
+    T, hop = spk.header.frames_per_clip, spk.header.hop
+    for k, mu in enumerate(spk.levels[0]):
+        z = spk.z[0][:, k * T:(k + 1) * T]
+        budget = target * 1000 * z.shape[1] * hop / 22050
+        assert lo <= mu <= hi
+        assert compress.clip_bits(z, True) <= budget or mu == hi
+        if mu > lo:   # one level lower would not have fitted
+            below = read_spk(compress.encode(x, 22050, model=mu_model, level=int(mu) - 1))
+            assert compress.clip_bits(below.z[0][:, k * T:(k + 1) * T], True) > budget
+    floor = read_spk(compress.encode(x[:22050 * 6], 22050, model=mu_model, quality_floor=1.0))
+    assert all(lo <= mu <= hi for mu in floor.levels[0])
