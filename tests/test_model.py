@@ -175,3 +175,19 @@ def test_per_clip_level_search(mu_model):
             assert compress.clip_bits(below.z[0][:, k * T:(k + 1) * T], True) > budget
     floor = read_spk(compress.encode(x[:22050 * 6], 22050, model=mu_model, quality_floor=1.0))
     assert all(lo <= mu <= hi for mu in floor.levels[0])
+
+
+def test_fresh_clone_training_continues_from_the_shipped_checkpoint(corpus, tmp_path):
+    """No runs/ state (a fresh clone): `make train` goes on from checkpoints/NAME.pt's step."""
+    cfg = get_config("tiny-free")
+    export = str(tmp_path / "free.pt")
+    cfg["steps"] = 10
+    train(cfg, str(tmp_path / "run1"), corpus, export, "cpu", None)
+    cfg["steps"] = 15
+    train(cfg, str(tmp_path / "run2"), corpus, export, "cpu", None)   # another machine: no run1 state
+    assert read_checkpoint(export)["meta"]["steps"] == 15
+    rows = list(csv.DictReader(open(os.path.join(tmp_path, "run2", "log.csv"))))
+    assert [int(r["step"]) for r in rows] == [15]
+    before = open(export, "rb").read()
+    train(cfg, str(tmp_path / "run3"), corpus, export, "cpu", None)     # already at its steps
+    assert open(export, "rb").read() == before

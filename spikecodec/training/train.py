@@ -16,6 +16,7 @@ import os
 import platform
 import time
 
+import numpy as np
 import torch
 
 from ..checkpoint import read_checkpoint, save_checkpoint
@@ -115,6 +116,15 @@ def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device:
         gen.set_state(st["generator"])
         torch.set_rng_state(st["torch_rng"])
         print(f"train: resumed {cfg['name']} at step {step}", flush=True)
+    elif export_path and os.path.exists(export_path) and read_checkpoint(export_path)["meta"].get("config_name") == cfg["name"]:
+        # A fresh clone has no runs/ state but ships the checkpoint: go on from its weights and
+        # step (the optimiser's moments start afresh; the learning-rate schedule continues).
+        blob = read_checkpoint(export_path)
+        net.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()})
+        step, elapsed = int(blob["meta"].get("steps", 0)), float(blob["meta"].get("train_seconds", 0.0))
+        gen.manual_seed(cfg["seed"] + step)
+        sampler.rng = np.random.default_rng(cfg["seed"] + step)
+        print(f"train: continuing {cfg['name']} from {export_path} at step {step}", flush=True)
     else:
         torch.manual_seed(cfg["seed"])
         if cfg["init_from"]:
@@ -170,8 +180,10 @@ def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device:
             if export_path:
                 export(cfg, net, export_path, step, time.time() - t0, sampler, last)
     save_state(state_path, net, opt, step, sampler, gen, time.time() - t0)
-    if export_path:
+    if export_path and last:   # nothing trained (already at --steps): leave the shipped file as it is
         export(cfg, net, export_path, step, time.time() - t0, sampler, last)
+    elif not last:
+        print(f"train: {cfg['name']} is already at step {step} of {cfg['steps']}; raise --steps to go on", flush=True)
     log.close()
 
 
