@@ -65,7 +65,8 @@ def main():
     print("\n".join(out))
     for name, t in tops.items():
         print(f"\nStrongest pairs, {name}: " + "; ".join(
-            f"{p['clip']} unit {p['unit']} / {p['note']} (phi {p['phi']:.2f}, z {p['zscore']:.1f}, lag {p['peak_lag']})"
+            f"{p['clip']} unit {p['unit']} / {p['note']} (phi {p['phi']:.2f}, "
+            f"z {'inf' if p['zscore'] is None else format(p['zscore'], '.1f')}, p {p['p']:.3f}, lag {p['peak_lag']})"
             for p in t))
 
 
