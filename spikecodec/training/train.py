@@ -143,6 +143,7 @@ def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device:
     if new_log:
         writer.writerow(["step", "seconds", "loss", "mrstft", "lmd", "density", "lr", "gamma"])
     t0, last, session_start = time.time() - elapsed, {}, time.time()
+    exported = None
     while step < cfg["steps"]:
         if max_minutes is not None and time.time() - session_start > max_minutes * 60:
             break
@@ -179,8 +180,10 @@ def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device:
             save_state(state_path, net, opt, step, sampler, gen, time.time() - t0)
             if export_path:
                 export(cfg, net, export_path, step, time.time() - t0, sampler, last)
-    save_state(state_path, net, opt, step, sampler, gen, time.time() - t0)
-    if export_path and last:   # nothing trained (already at --steps): leave the shipped file as it is
+                exported = step
+    if exported != step:
+        save_state(state_path, net, opt, step, sampler, gen, time.time() - t0)
+    if export_path and last and exported != step:   # nothing trained: leave the shipped file as it is
         export(cfg, net, export_path, step, time.time() - t0, sampler, last)
     elif not last:
         print(f"train: {cfg['name']} is already at step {step} of {cfg['steps']}; raise --steps to go on", flush=True)
