@@ -195,11 +195,11 @@ def _decode_one(job: Job, opts: Options) -> Result:
         kwargs["sample_rate"] = opts.sample_rate
     if job.dst == "-":
         buf = io.BytesIO()
-        decoded = api.decode_file(data, buf, **kwargs)
+        decoded = api.decode_file(spk, buf, **kwargs)
         _write_output("-", buf.getvalue(), opts.force)
     else:
         with atomic_output(Path(job.dst), opts.force) as f:
-            decoded = api.decode_file(data, f, **kwargs)
+            decoded = api.decode_file(spk, f, **kwargs)
     if decoded is not None and hasattr(decoded, "damaged"):
         damaged = list(decoded.damaged or [])
     sr = opts.sample_rate or header.source_sample_rate

@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from .audio import Resampler, as_2d, open_audio, read_blocks, readable_source, to_bytes, write_audio
-from .bitstream import Header, SpkFormatError, choose_layout, clip_header_bits, layout_costs, read_spk, write_spk
+from .bitstream import Header, SpkFile, SpkFormatError, choose_layout, clip_header_bits, layout_costs, read_spk, write_spk
 from .checkpoint import LoadedModel, load_model
 from .errors import CodecError  # noqa: F401  (re-exported for callers)
 
@@ -300,13 +300,13 @@ def _output_blocks(spk, lm: LoadedModel, rate: int) -> Iterator[np.ndarray]:
         yield np.zeros((want - done, h.channels), np.float32)
 
 
-def parse(data: bytes):
-    """.spk bytes -> SpkFile (raises SpkFormatError on damage it cannot localise)."""
-    return read_spk(data)
+def parse(data):
+    """.spk bytes (or an already parsed SpkFile) -> SpkFile; SpkFormatError on damage it cannot localise."""
+    return data if isinstance(data, SpkFile) else read_spk(data)
 
 
-def decode(data: bytes, model=None, sample_rate: int | None = None, device: str = "auto"):
-    """.spk bytes -> (audio float32 (samples, channels), sample_rate)."""
+def decode(data, model=None, sample_rate: int | None = None, device: str = "auto"):
+    """.spk bytes (or a parsed SpkFile) -> (audio float32 (samples, channels), sample_rate)."""
     spk = parse(data)
     lm = _load_for(spk, model, device)
     rate = int(sample_rate or spk.header.source_sample_rate)
@@ -315,9 +315,9 @@ def decode(data: bytes, model=None, sample_rate: int | None = None, device: str 
     return audio, rate
 
 
-def decode_file(data: bytes, dst, format: str = "wav", model=None, sample_rate: int | None = None,
+def decode_file(data, dst, format: str = "wav", model=None, sample_rate: int | None = None,
                 device: str = "auto"):
-    """.spk bytes -> audio written to `dst` (path or binary file object). Returns the SpkFile
+    """.spk bytes (or a parsed SpkFile) -> audio written to `dst` (path or binary file object). Returns the SpkFile
     so the caller can report `damaged` time ranges."""
     spk = parse(data)
     lm = _load_for(spk, model, device)
