@@ -262,7 +262,7 @@ def _model_rate_blocks(spk, lm: LoadedModel) -> Iterator[np.ndarray]:
     import torch
     h, net = spk.header, lm.net
     T, hop, n = h.frames_per_clip, h.hop, h.num_frames
-    r = net.decoder_radius + 2   # + the overlap-add reach of a 4x-overlapped window
+    r = net.decoder_radius
     lost = np.zeros(n, bool)
     for ch, k, *_ in spk.damaged:
         lost[k * T:(k + 1) * T] = True

@@ -8,6 +8,11 @@ Variants (Lisboa & Bellec 2024, sections 3 and 5):
   * mu-SPARSE: a learned embedding of a level mu in 0..31 is added to the encoder output
     and to the decoder input; training pulls the event count S towards N*T*2^(-mu/4).
 
+Phase-coherent decoding (`phase_iterations` > 0): the decoder's magnitudes are given a
+consistent phase by fast Griffin-Lim (phase.py), started from the decoder's own phase.
+Silence (`silence_radius` > 0): digitally silent input emits no events and a stretch
+without events decodes to silence (silence.py).
+
 A checkpoint stores `ModelConfig.to_dict()` beside the weights, and `from_config` rebuilds
 the model from that alone.
 """
@@ -22,6 +27,9 @@ from .binarize import BinaryBottleneck, heaviside
 from .convnext import ConvNeXtStack
 from .decoder import SpectralDecoder
 from .encoder import SpectralEncoder
+from .phase import frames_overlapped, griffin_lim, overlap_add_reach
+from .silence import active_frames, silent_frames
+from .spectral import overlap_add
 
 MAX_LEVELS = 32
 
@@ -42,6 +50,9 @@ class ModelConfig:
     default_level: int | None = None
     kernel: int = 7
     stem_kernel: int = 1         # the encoder's first conv over 1025 bins; wider costs 1.8M parameters
+    phase_iterations: int = 0    # fast Griffin-Lim iterations after the decoder; 0 = its own phase only
+    phase_momentum: float = 0.99
+    silence_radius: int = 0      # > 0: silent input emits no events; no event within this many frames = silence
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,7 +91,16 @@ class SpikingAutoencoder(nn.Module):
 
     @property
     def decoder_radius(self) -> int:
-        return self.config.kernel // 2 + self.decoder_context.radius + self.decoder.radius
+        """Frames of z on each side that change a frame's output samples.
+
+        The networks' receptive field (or the silence gate's, if wider), plus the frames each
+        phase-retrieval iteration couples, plus the windows that overlap-add into the frame.
+        """
+        c = self.config
+        network = c.kernel // 2 + self.decoder_context.radius + self.decoder.radius
+        spectrum = max(network, c.silence_radius)
+        return (spectrum + c.phase_iterations * frames_overlapped(c.n_fft, c.hop)
+                + overlap_add_reach(c.n_fft, c.hop))
 
     def _level_embedding(self, table: nn.Embedding, level, batch: int, frames: int, device):
         """level: None (the default level), an int, (B,) or per frame (B, frames) -> (B, dim, frames)."""
@@ -102,18 +122,41 @@ class SpikingAutoencoder(nn.Module):
         h = self.encoder(audio, padded)
         if self.config.levels:
             h = h + self._level_embedding(self.encoder_level, level, h.shape[0], h.shape[2], h.device)
-        return self.bottleneck.logits(self.encoder_context(h))
+        logits = self.bottleneck.logits(self.encoder_context(h))
+        if self.config.silence_radius:
+            silent = silent_frames(audio, self.config.n_fft, self.config.hop, padded)
+            logits = logits.masked_fill(silent, -1.0)
+        return logits
 
     def encode_frames(self, audio: torch.Tensor, level=None, padded: bool = False) -> torch.Tensor:
         """(B, frames*hop) -> z (B, N, frames) in {0, 1} (surrogate gradient in training)."""
         return heaviside(self.encoder_logits(audio, level, padded))
 
-    def decode_frames(self, z: torch.Tensor, level=None) -> torch.Tensor:
-        """z (B, N, frames) -> (B, frames*hop) audio."""
+    def decode_log_magnitude(self, z: torch.Tensor, level=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """z (B, N, frames) -> log-magnitude and phase (B, n_fft//2+1, frames), before phase retrieval.
+
+        Where the silence gate is on, silent frames have a log-magnitude of -inf.
+        """
         h = self.decoder_in(z)
         if self.config.levels:
             h = h + self._level_embedding(self.decoder_level, level, h.shape[0], h.shape[2], h.device)
-        return self.decoder(self.decoder_context(h))
+        log_mag, phase = self.decoder.log_magnitude_and_phase(self.decoder_context(h))
+        if self.config.silence_radius:
+            active = active_frames(z, self.config.silence_radius)
+            log_mag = log_mag.masked_fill(active == 0, float("-inf"))
+        return log_mag, phase
+
+    def synthesize(self, log_mag: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+        """Log-magnitude and phase (B, n_fft//2+1, frames) -> (B, frames*hop) audio."""
+        c = self.config
+        mag = torch.exp(log_mag)
+        if c.phase_iterations:
+            return griffin_lim(mag, phase, c.n_fft, c.hop, c.phase_iterations, c.phase_momentum)
+        return overlap_add(torch.polar(mag, phase), c.n_fft, c.hop)
+
+    def decode_frames(self, z: torch.Tensor, level=None) -> torch.Tensor:
+        """z (B, N, frames) -> (B, frames*hop) audio."""
+        return self.synthesize(*self.decode_log_magnitude(z, level))
 
     def forward(self, audio: torch.Tensor, level=None) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.encode_frames(audio, level)

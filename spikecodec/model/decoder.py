@@ -21,12 +21,16 @@ class SpectralDecoder(nn.Module):
         self.head = nn.Linear(dim, 2 * (n_fft // 2 + 1))
         self.radius = self.stack.radius
 
-    def spectrum(self, h: torch.Tensor) -> torch.Tensor:
-        """(B, dim, frames) -> complex (B, n_fft//2+1, frames)."""
+    def log_magnitude_and_phase(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, dim, frames) -> natural-log magnitude and phase, each (B, n_fft//2+1, frames)."""
         y = self.head(self.norm(self.stack(h).transpose(1, 2))).transpose(1, 2)
         log_mag, phase = y.chunk(2, dim=1)
-        mag = torch.exp(log_mag.clamp(max=6.0))
-        return torch.polar(mag, phase)
+        return log_mag.clamp(max=6.0), phase
+
+    def spectrum(self, h: torch.Tensor) -> torch.Tensor:
+        """(B, dim, frames) -> complex (B, n_fft//2+1, frames)."""
+        log_mag, phase = self.log_magnitude_and_phase(h)
+        return torch.polar(torch.exp(log_mag), phase)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return overlap_add(self.spectrum(h), self.n_fft, self.hop)

@@ -15,6 +15,9 @@ BASE = dict(
     sparsity=None,                # None | {"target": d0, "gamma": g, "start": step, "ramp": steps, "quantile_init": bool}
     levels=None,                  # None | {"weight": w, "low": lo, "high": hi, "quantile_init": bool}
     save_every=200, log_every=20,
+    decoder_only=False,           # freeze the encoder (z unchanged) and train the decoder alone
+    magnitude_weight=0.0,         # L1 between the decoder's log-magnitude and the input's, before phase retrieval
+    augment=None,                 # None | {"lowpass": p, "silence": p}
 )
 
 CONFIGS = {
@@ -29,10 +32,18 @@ CONFIGS = {
         lr=3e-4, warmup=50, steps=2500, freeze_norm=True,
         levels=dict(weight=1.0, relative=True, low=0, high=31, focus_low=6, focus_high=26, quantile_init=True),
     ),
+    # The phase-coherent decoder on mu's frozen encoder: the same events, so a mu file's z
+    # decodes with it, at the same rates; a new model all the same (new weights, new id).
+    "mu2": dict(
+        model=dict(context_blocks=1, levels=32, default_level=13, phase_iterations=8, silence_radius=3),
+        init_from="checkpoints/mu.pt", lr=3e-4, min_lr=2e-5, warmup=100, steps=12000, freeze_norm=True,
+        decoder_only=True, magnitude_weight=1.0, augment=dict(lowpass=0.3, silence=0.1),
+        levels=dict(weight=0.0, relative=True, low=6, high=26, focus_low=10, focus_high=18, quantile_init=False),
+    ),
 }
 # Tiny versions of each variant, for the unit tests: seconds on a CPU.
 TINY_MODEL = dict(encoder_dim=32, encoder_blocks=1, decoder_dim=32, decoder_blocks=1, units=16, n_fft=512, hop=128)
-for name in ("free", "sparse", "mu"):
+for name in ("free", "sparse", "mu", "mu2"):
     tiny = copy.deepcopy(CONFIGS[name])
     tiny["model"] = {**tiny.get("model", {}), **TINY_MODEL}
     tiny.update(batch=4, crop_frames=32, steps=30, warmup=5, lr=3e-3, save_every=10, log_every=5, init_from=None)

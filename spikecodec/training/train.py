@@ -71,6 +71,57 @@ def build(cfg: dict) -> SpikingAutoencoder:
     return SpikingAutoencoder(ModelConfig(**cfg["model"]))
 
 
+ENCODER_PARTS = ("encoder", "encoder_context", "bottleneck", "encoder_level")
+
+
+def freeze_encoder(net: SpikingAutoencoder) -> list:
+    """Stop the encoder's training (z stays what the initial checkpoint makes); returns the trainable parameters."""
+    for name in ENCODER_PARTS:
+        part = getattr(net, name, None)
+        if part is not None:
+            part.requires_grad_(False)
+    return [p for p in net.parameters() if p.requires_grad]
+
+
+def augment(x: torch.Tensor, cfg: dict, gen: torch.Generator) -> torch.Tensor:
+    """Make the inputs a real user sends that the corpus lacks.
+
+    lowpass: audio that was resampled from 44.1 or 48 kHz has an empty band below Nyquist,
+    which the corpus rarely has; silence: stretches of digital silence at a crop's edge.
+    """
+    aug = cfg.get("augment") or {}
+    x = x.clone()
+    b, n = x.shape
+    if aug.get("lowpass"):
+        pick = torch.rand(b, generator=gen) < aug["lowpass"]
+        if pick.any():
+            spec = torch.fft.rfft(x[pick], dim=-1)
+            bins = spec.shape[-1]
+            cutoff = (0.82 + 0.16 * torch.rand(int(pick.sum()), generator=gen)) * bins
+            keep = torch.arange(bins)[None, :] < cutoff[:, None]
+            x[pick] = torch.fft.irfft(spec * keep, n=n, dim=-1)
+    if aug.get("silence"):
+        for i in range(b):
+            if float(torch.rand(1, generator=gen)) < aug["silence"]:
+                cut = int(torch.randint(0, n, (1,), generator=gen))
+                if float(torch.rand(1, generator=gen)) < 0.5:
+                    x[i, :cut] = 0
+                else:
+                    x[i, cut:] = 0
+    return x
+
+
+def magnitude_loss(net: SpikingAutoencoder, log_mag: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """L1 between predicted and true natural-log magnitudes at the model's own framing, where not gated."""
+    from ..model.phase import analyse
+    c = net.config
+    target = torch.log(analyse(x, c.n_fft, c.hop).abs().clamp(min=1e-5))
+    live = torch.isfinite(log_mag)
+    if not live.any():
+        return log_mag.new_zeros(())
+    return (log_mag[live] - target[live]).abs().mean()
+
+
 def load_init(net: SpikingAutoencoder, path: str) -> None:
     sd = {k: v.float() for k, v in read_checkpoint(path)["state_dict"].items()}
     own = net.state_dict()
@@ -102,7 +153,8 @@ def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device:
     os.makedirs(run_dir, exist_ok=True)
     state_path, log_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "log.csv")
     net = build(cfg).to(device)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg["lr"], betas=(0.8, 0.99), weight_decay=0.01)
+    trainable = freeze_encoder(net) if cfg.get("decoder_only") else list(net.parameters())
+    opt = torch.optim.AdamW(trainable, lr=cfg["lr"], betas=(0.8, 0.99), weight_decay=0.01)
     crop = cfg["crop_frames"] * net.config.hop
     sampler = CropSampler(corpus, crop, seed=cfg["seed"])
     gen = torch.Generator().manual_seed(cfg["seed"])
@@ -131,7 +183,7 @@ def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device:
             load_init(net, cfg["init_from"])
         probe = sampler.batch(32).to(device)
         net.eval()
-        if cfg["sparsity"] and cfg["sparsity"].get("quantile_init"):
+        if cfg["sparsity"] and cfg["sparsity"].get("quantile_init") and not cfg.get("decoder_only"):
             shift_thresholds(net, probe, cfg["sparsity"]["target"])
         if cfg["levels"] and cfg["levels"].get("quantile_init"):
             init_level_embeddings(net, probe)
@@ -152,21 +204,37 @@ def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device:
             net.bottleneck.norm.eval()
         for g in opt.param_groups:
             g["lr"] = learning_rate(cfg, step)
-        x = sampler.batch(cfg["batch"]).to(device)
+        x = sampler.batch(cfg["batch"])
+        if cfg.get("augment"):
+            x = augment(x, cfg, gen)
+        x = x.to(device)
         level = sample_levels(cfg, x.shape[0], gen).to(device) if cfg["levels"] else None
-        y, z = net(x, level)
+        if cfg.get("decoder_only"):
+            for name in ENCODER_PARTS:
+                if getattr(net, name, None) is not None:
+                    getattr(net, name).eval()
+            with torch.no_grad():
+                z = net.encode_frames(x, level)
+            log_mag, phase = net.decode_log_magnitude(z, level)
+            y = net.synthesize(log_mag, phase)
+        else:
+            y, z = net(x, level)
         loss, parts = reconstruction_loss(y, x, cfg["mel_weight"], net.config.sample_rate)
+        if cfg.get("magnitude_weight"):
+            mag = magnitude_loss(net, log_mag, x)
+            loss = loss + cfg["magnitude_weight"] * mag
+            parts["magnitude"] = float(mag.detach())
         gamma = 0.0
-        if cfg["sparsity"]:
+        if cfg["sparsity"] and not cfg.get("decoder_only"):   # with z fixed, a rate loss moves nothing
             sp = cfg["sparsity"]
             gamma = gamma_schedule(step, sp["start"], sp["ramp"], sp["gamma"])
             loss = loss + gamma * clipped_sparsity(z, sp["target"])
-        if cfg["levels"]:
+        if cfg["levels"] and not cfg.get("decoder_only"):
             gamma = cfg["levels"]["weight"]
             loss = loss + gamma * level_rate_loss(z, level, cfg["levels"].get("relative", False))
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg["grad_clip"])
+        torch.nn.utils.clip_grad_norm_(trainable, cfg["grad_clip"])
         opt.step()
         step += 1
         last = {"loss": float(loss.detach()), **parts, "density": float(z.detach().mean())}
