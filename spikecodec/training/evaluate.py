@@ -28,7 +28,7 @@ from .corpus import _shared_dir
 
 
 def evaluate(model: str, sets=("piano", "music"), level=None, quality_floor=None, target_kbps=None,
-             visqol=True, out_dir=None, shared=None, limit=None) -> dict:
+             visqol=True, out_dir=None, shared=None, limit=None, notes=True) -> dict:
     import torch
     shared = shared or _shared_dir()
     lm = load_model(model, device="cpu")
@@ -69,6 +69,11 @@ def evaluate(model: str, sets=("piano", "music"), level=None, quality_floor=None
         if not visqol:
             cmd.append("--no-visqol")
         scored = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+        # What the log-mel distance and ViSQOL cannot see: level, attacks, notes (the second scorer).
+        fid_cmd = [sys.executable, os.path.join(shared, "eval", "fidelity.py"), ref_dir, dec_dir, "--json"]
+        if not notes:
+            fid_cmd.append("--no-notes")
+        fidelity = json.loads(subprocess.run(fid_cmd, check=True, capture_output=True, text=True).stdout)
         kbps = np.array([c["kbps"] for c in clips])
         result["sets"][name] = {
             "clips": len(clips), "kbps_mean": float(kbps.mean()), "kbps_min": float(kbps.min()),
@@ -76,6 +81,7 @@ def evaluate(model: str, sets=("piano", "music"), level=None, quality_floor=None
             "encode_xrt": seconds / enc_t, "decode_xrt": seconds / dec_t,
             "scores": scored.get("mean", scored.get("means")), "per_clip": clips, "score_config": scored.get("config"),
             "score_files": scored.get("files"),
+            "fidelity": fidelity.get("mean"), "fidelity_files": fidelity.get("files"),
         }
     return result
 
@@ -90,6 +96,10 @@ def summary_lines(r: dict) -> list[str]:
                      f"LMD {sc.get('lmd', float('nan')):.3f}  ViSQOL {sc.get('visqol', float('nan')) or float('nan'):.3f}  "
                      f"MR-STFT {sc.get('mrstft', float('nan')):.3f}  SI-SNR {sc.get('si_snr', float('nan')):.1f} dB  "
                      f"density {s['density_mean']:.3f}  enc {s['encode_xrt']:.0f}x dec {s['decode_xrt']:.0f}x")
+        fd = s.get("fidelity") or {}
+        lines.append(f"  {'':6s} level {fd.get('level_db', float('nan')):+.2f} dB  onset r {fd.get('onset_r', float('nan')):.3f}  "
+                     f"chroma {fd.get('chroma', float('nan')):.3f}  fine LSD {fd.get('fine_lsd', float('nan')):.2f} dB"
+                     + (f"  note F1 {fd['note_f1']:.3f}" if "note_f1" in fd else ""))
     return lines
 
 
@@ -101,6 +111,7 @@ def main(argv=None) -> None:
     ap.add_argument("--target-kbps", type=float)
     ap.add_argument("--sets", nargs="+", default=["piano", "music"])
     ap.add_argument("--no-visqol", action="store_true")
+    ap.add_argument("--no-notes", action="store_true", help="skip fidelity.py's transcription (note F1)")
     ap.add_argument("--limit", type=int, help="first N clips per set (quick checks)")
     ap.add_argument("--out-dir")
     ap.add_argument("--json", help="write the full result here")
@@ -108,7 +119,8 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     import torch
     torch.set_num_threads(a.threads)
-    r = evaluate(a.model, a.sets, a.level, a.quality_floor, a.target_kbps, not a.no_visqol, a.out_dir, limit=a.limit)
+    r = evaluate(a.model, a.sets, a.level, a.quality_floor, a.target_kbps, not a.no_visqol, a.out_dir, limit=a.limit,
+                 notes=not a.no_notes)
     print("\n".join(summary_lines(r)))
     if a.json:
         with open(a.json, "w") as f:
