@@ -28,12 +28,16 @@ from .corpus import _shared_dir
 
 
 def evaluate(model: str, sets=("piano", "music"), level=None, quality_floor=None, target_kbps=None,
-             visqol=True, out_dir=None, shared=None, limit=None, notes=True) -> dict:
+             visqol=True, out_dir=None, shared=None, limit=None, notes=True, input_rate=None,
+             input_channels=1) -> dict:
+    """input_rate / input_channels: code each clip as a user's file would arrive (e.g. 44.1 kHz stereo):
+    resampled with libsoxr VHQ and copied to every channel; the scorers down-mix and resample back."""
     import torch
     shared = shared or _shared_dir()
     lm = load_model(model, device="cpu")
     out_dir = out_dir or tempfile.mkdtemp(prefix="spikecodec-eval-")
     result = {"model": lm.name, "model_id": lm.model_id, "path": lm.path, "level": level,
+              "input_rate": input_rate, "input_channels": input_channels if input_rate else None,
               "quality_floor": quality_floor, "target_kbps": target_kbps, "threads": torch.get_num_threads(),
               "sets": {}}
     for name in sets:
@@ -51,6 +55,10 @@ def evaluate(model: str, sets=("piano", "music"), level=None, quality_floor=None
             ref_dir = sub
         for path in refs:
             x, sr = sf.read(path, dtype="float32")
+            if input_rate:
+                import soxr
+                x = soxr.resample(x, sr, input_rate, quality="VHQ").astype(np.float32)
+                x, sr = np.repeat(x[:, None], input_channels, axis=1), input_rate
             t0 = time.perf_counter()
             data = compress.encode(x, sr, model=lm, level=level, quality_floor=quality_floor, target_kbps=target_kbps)
             t1 = time.perf_counter()
@@ -112,6 +120,8 @@ def main(argv=None) -> None:
     ap.add_argument("--sets", nargs="+", default=["piano", "music"])
     ap.add_argument("--no-visqol", action="store_true")
     ap.add_argument("--no-notes", action="store_true", help="skip fidelity.py's transcription (note F1)")
+    ap.add_argument("--input-rate", type=int, help="resample each clip to this rate before coding (e.g. 44100)")
+    ap.add_argument("--input-channels", type=int, default=1, help="with --input-rate: copies per channel (2 = stereo)")
     ap.add_argument("--limit", type=int, help="first N clips per set (quick checks)")
     ap.add_argument("--out-dir")
     ap.add_argument("--json", help="write the full result here")
@@ -120,7 +130,7 @@ def main(argv=None) -> None:
     import torch
     torch.set_num_threads(a.threads)
     r = evaluate(a.model, a.sets, a.level, a.quality_floor, a.target_kbps, not a.no_visqol, a.out_dir, limit=a.limit,
-                 notes=not a.no_notes)
+                 notes=not a.no_notes, input_rate=a.input_rate, input_channels=a.input_channels)
     print("\n".join(summary_lines(r)))
     if a.json:
         with open(a.json, "w") as f:

@@ -16,13 +16,23 @@ DESCRIPTIONS = {
     "sparse": "SPARSE variant (paper figure 2B): context blocks around the bottleneck and the clipped "
               "sparsity loss, fine-tuned from `free` after shifting each unit's threshold to the target density.",
     "mu": "mu-SPARSE variant (paper section 5): a learned level embedding mu in 0..31 on both sides of the "
-          "bottleneck, trained with |S - N*T*2^(-mu/4)|; the sender picks mu per clip. This is the default model.",
+          "bottleneck, trained with |S - N*T*2^(-mu/4)|; the sender picks mu per clip.",
+    "mu2": "mu-SPARSE with a phase-coherent decoder: `mu`'s encoder, frozen (the same events at the same "
+           "rates), and its decoder fine-tuned to predict magnitudes that fast Griffin-Lim (8 iterations, started "
+           "from the decoder's own phase) turns into coherent audio; digital silence is coded as no events and "
+           "decodes to zeros.",
 }
+
+
+def input_label(r: dict) -> str:
+    rate, channels = r.get("input_rate"), r.get("input_channels") or 1
+    return "dev clip" if not rate else f"{rate / 1000:g} kHz, {channels} ch"
 
 
 def eval_command(r: dict) -> str:
     cmd = f"python -m spikecodec.training.evaluate --model {r['model']}"
-    for key, flag in (("level", "--level"), ("quality_floor", "--quality-floor"), ("target_kbps", "--target-kbps")):
+    for key, flag in (("level", "--level"), ("quality_floor", "--quality-floor"), ("target_kbps", "--target-kbps"),
+                      ("input_rate", "--input-rate"), ("input_channels", "--input-channels")):
         if r.get(key) is not None:
             cmd += f" {flag} {r[key]}"
     return cmd
@@ -44,10 +54,12 @@ def card(ckpt_path: str, results: list[dict], notes: list[str] = ()) -> str:
                                                     and k != "train_seconds"),
              "", "## Architecture (rebuilt from the config stored in the file)", "", "```", json.dumps(cfg, indent=1), "```",
              "", "## Measured on `../shared/eval/dev`", "",
-             "Real file bit-rate (container included), quality from `shared/eval/score.py`. Speeds are whole "
+             "Real file bit-rate (container included), quality from `shared/eval/score.py` (LMD, ViSQOL, MR-STFT, "
+             "SI-SNR) and `shared/eval/fidelity.py` (level, onset r, chroma, fine LSD, note F1). Speeds are whole "
              "encode/decode calls through the bitstream on this 2-core CPU while other jobs ran, so they are lower bounds.", "",
-             "| mode | set | kbps (min-max) | LMD | ViSQOL | MR-STFT | SI-SNR dB | density | enc x RT | dec x RT |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| mode | input | set | kbps (min-max) | LMD | ViSQOL | MR-STFT | SI-SNR dB | level dB | onset r | chroma "
+             "| fine LSD dB | note F1 | density | enc x RT | dec x RT |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         mode = ("level %s" % r["level"]) if r.get("level") is not None else \
             ("floor %s" % r["quality_floor"]) if r.get("quality_floor") is not None else \
@@ -55,9 +67,13 @@ def card(ckpt_path: str, results: list[dict], notes: list[str] = ()) -> str:
         for s, v in r["sets"].items():
             sc = v["scores"] or {}
             vis = sc.get("visqol")
-            lines.append(f"| {mode} | {s} | {v['kbps_mean']:.2f} ({v['kbps_min']:.2f}-{v['kbps_max']:.2f}) | "
+            fd = v.get("fidelity") or {}
+            fmt = lambda k, f: (f % fd[k]) if k in fd else "-"   # noqa: E731
+            lines.append(f"| {mode} | {input_label(r)} | {s} | {v['kbps_mean']:.2f} ({v['kbps_min']:.2f}-{v['kbps_max']:.2f}) | "
                          f"{sc.get('lmd', float('nan')):.3f} | {'%.2f' % vis if vis is not None else '-'} | "
                          f"{sc.get('mrstft', float('nan')):.3f} | {sc.get('si_snr', float('nan')):.1f} | "
+                         f"{fmt('level_db', '%+.2f')} | {fmt('onset_r', '%.3f')} | {fmt('chroma', '%.3f')} | "
+                         f"{fmt('fine_lsd', '%.2f')} | {fmt('note_f1', '%.3f')} | "
                          f"{v['density_mean']:.3f} | {v['encode_xrt']:.0f} | {v['decode_xrt']:.0f} |")
     lines += ["", "Commands:", "", "```"] + sorted({eval_command(r) for r in results}) + ["```", ""]
     if notes:
