@@ -50,8 +50,9 @@ def evaluate(model: str, sets=("piano", "music"), level=None, quality_floor=None
             sub = os.path.join(out_dir, "ref-" + name)
             os.makedirs(sub, exist_ok=True)
             for r in refs:
-                if not os.path.exists(os.path.join(sub, os.path.basename(r))):
-                    os.symlink(r, os.path.join(sub, os.path.basename(r)))
+                for f in (r, r[:-5] + ".csv"):   # the onset CSVs too: fidelity.py's note F1 reads them
+                    if os.path.exists(f) and not os.path.exists(os.path.join(sub, os.path.basename(f))):
+                        os.symlink(f, os.path.join(sub, os.path.basename(f)))
             ref_dir = sub
         for path in refs:
             x, sr = sf.read(path, dtype="float32")
