@@ -53,3 +53,29 @@ def test_golden_file_decodes_to_its_expected_audio(g):
     assert np.abs(err).max() <= MAX_ABS, f"max |error| {np.abs(err).max():.2e}"
     snr = 10 * np.log10(np.sum(want ** 2) / max(np.sum(err ** 2), 1e-30))
     assert snr >= MIN_SNR_DB, f"SNR {snr:.1f} dB"
+
+
+def test_golden_files_survive_a_retrain_and_a_moved_default(tmp_path, monkeypatch):
+    """A new model is released (here a tiny one that even reuses the name 'mu', and takes the
+    `default` alias, in a folder searched first): the golden files still decode to their audio,
+    because the decoder looks their models up by id."""
+    import torch
+
+    import spikecodec
+    from spikecodec.checkpoint import file_id, save_checkpoint
+    from spikecodec.model import ModelConfig, SpikingAutoencoder
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(sample_rate=8000, hop=128, n_fft=256, units=8, encoder_dim=16, encoder_blocks=1,
+                      decoder_dim=16, decoder_blocks=1)
+    new = tmp_path / "mu.pt"
+    save_checkpoint(str(new), "mu", cfg.to_dict(), SpikingAutoencoder(cfg).state_dict())
+    (tmp_path / "models.json").write_text(json.dumps({"aliases": {"default": "mu"}, "models": [
+        {"name": "mu", "file": "mu.pt", "id": file_id(str(new)), "variant": "FREE", "levels": None,
+         "kbps": [1, 1], "released": "9.9", "status": "shipped"}]}))
+    monkeypatch.setenv("SPIKECODEC_CHECKPOINTS", str(tmp_path))
+    assert spikecodec.load_model("default", device="cpu").model_id == file_id(str(new))
+    for g in MANIFEST:
+        y, _ = spikecodec.decode((GOLDEN / g["spk"]).read_bytes(), device="cpu")
+        want, _ = sf.read(str(GOLDEN / g["expected"]), dtype="float64", always_2d=True)
+        assert y.shape == want.shape and np.abs(y - want).max() <= MAX_ABS, g["spk"]
