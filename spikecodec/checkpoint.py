@@ -36,7 +36,7 @@ REGISTRY_FILE = "models.json"
 ENV_VAR = "SPIKECODEC_CHECKPOINTS"
 ENTRY_POINT_GROUP = "spikecodec.models"
 MAX_MODEL_BYTES = 25 * 1024 * 1024   # the size budget of one checkpoint file
-_ID = re.compile(r"^[0-9a-f]{16}$")
+_ID = re.compile(r"^[0-9a-fA-F]{16}$")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -235,6 +235,7 @@ def default_model_name() -> str | None:
 
 def find_by_id(model_id: str) -> ModelEntry | None:
     """The installed model whose file has this id (registered ids first, then hashing other files)."""
+    model_id = (model_id or "").lower()
     entries, _ = scan()
     for e in entries:
         if e.installed and e.registered_id == model_id:
@@ -301,9 +302,8 @@ def resolve_entry(name_or_path: str | None) -> tuple[str, ModelEntry | None]:
     entries, aliases = scan()
     known = next((e for e in entries if e.name == aliases.get(spec, spec)), None)
     if known is not None:   # registered, but its file is not installed
-        return_msg = (f"model {spec!r} (id {known.registered_id}) is not installed"
-                      f"{' (retired)' if known.status == 'retired' else ''}; {_where_to_put(known.file)}")
-        raise CodecError(return_msg)
+        raise CodecError(f"model {spec!r} (id {known.registered_id}) is not installed"
+                         f"{' (retired)' if known.status == 'retired' else ''}; {_where_to_put(known.file)}")
     names = sorted(aliases) + [n for n in dict.fromkeys(e.name for e in entries if e.installed)]
     raise CodecError(f"unknown model {spec!r} (known: {', '.join(names) or 'none'}; see `spikecodec models`)")
 

@@ -239,7 +239,7 @@ def encode_file(src, dst, model=None, level: int | None = None, target_kbps: flo
 # ----------------------------------------------------------------------------- decoding
 def _check_model(spk, lm: LoadedModel) -> None:
     h = spk.header
-    if h.model_id != lm.model_id:
+    if h.model_id.lower() != lm.model_id:
         raise CodecError(f"this file needs model {h.model_name!r} (id {h.model_id}); "
                          f"{lm.name!r} is {lm.model_id}")
 

@@ -24,7 +24,7 @@ def test_registry_is_well_formed():
     ids = [m["id"] for m in REGISTRY["models"]]
     assert len(set(names)) == len(names) and len(set(ids)) == len(ids)
     for m in REGISTRY["models"]:
-        assert is_model_id(m["id"]) and not is_model_id(m["name"]), m
+        assert is_model_id(m["id"]) and m["id"] == m["id"].lower() and not is_model_id(m["name"]), m
         assert m["status"] in ("shipped", "retired"), m
         assert m["variant"] and m["released"], m
         assert m["levels"] is None or (len(m["levels"]) == 2 and m["levels"][0] <= m["levels"][1])
