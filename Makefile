@@ -72,6 +72,10 @@ data: install
 	$(VPY) -m pip install -q -e '.[train]'
 	$(VPY) -m spikecodec.training.corpus $(DATA_ARGS)
 
-# A fine-tune (sparse, mu) starts from checkpoints/free.pt; --export refreshes checkpoints/$(CONFIG).pt.
+# A fine-tune (sparse, mu) starts from checkpoints/free.pt. The export goes to a new file,
+# checkpoints/$(CONFIG)-dev.pt (git-ignored, usable as `-m $(CONFIG)-dev`): released models
+# (checkpoints/models.json) are immutable, and train refuses to overwrite one. To release it,
+# rename it and add one line to checkpoints/models.json (docs/models.md).
+EXPORT     ?= checkpoints/$(CONFIG)-dev.pt
 train: install
-	$(VPY) -m spikecodec.training.train --config $(CONFIG) --export checkpoints/$(CONFIG).pt $(TRAIN_ARGS)
+	$(VPY) -m spikecodec.training.train --config $(CONFIG) --export $(EXPORT) $(TRAIN_ARGS)

@@ -169,11 +169,11 @@ def _damage_ranges(damaged) -> str:
 
 
 def _decode_model(header, opts: Options):
-    """The model to decode with: --model if given, else the one the file names."""
+    """The model to decode with: --model if given, else the installed one with the file's model id."""
     if opts.model:
         return _get_model(opts.model, opts.device)
     try:
-        return _get_model(header.model_name, opts.device)
+        return _get_model(header.model_id, opts.device)
     except Exception:
         return None  # let the API look it up and explain what is missing
 
@@ -536,7 +536,7 @@ def _with_common(fn):
 @click.option("-O", "--output-dir", metavar="DIR", type=click.Path(file_okay=False),
               help="Write outputs under DIR, mirroring input folders.")
 @click.option("-m", "--model", metavar="NAME|PATH", default="default", show_default=True,
-              help="Model: a name from checkpoints/ (default, free, sparse, mu) or a checkpoint file.")
+              help="Model: an installed model's name or alias (see `spikecodec models`) or a checkpoint file.")
 @click.option("--level", "level", type=click.IntRange(0, 31), metavar="MU",
               help="Bit-rate level 0..31 (mu-models only).")
 @click.option("--quality-floor", "quality_floor", type=float, metavar="LMD",
@@ -748,6 +748,70 @@ def _json_default(o):
     if isinstance(o, (set, tuple)):
         return list(o)
     return str(o)
+
+
+# --------------------------------------------------------------------------- models
+
+def _models_dict() -> dict:
+    from spikecodec.checkpoint import list_models, scan, search_path
+
+    entries, aliases = scan()
+    default = aliases.get("default")
+    models = []
+    for e in list_models():
+        models.append({
+            "name": e.name, "aliases": e.aliases, "id": e.model_id, "variant": e.variant or None,
+            "levels": e.levels, "kbps": e.kbps, "size_bytes": e.size, "default": e.name == default,
+            "installed": e.installed, "registered": e.registered, "status": e.status,
+            "released": e.released or None, "where": e.where if e.installed else None, "path": e.path,
+        })
+    return {"default": default, "aliases": aliases, "models": models,
+            "search_path": [{"folder": d, "where": w} for d, w in search_path()]}
+
+
+def _range(r, fmt="{}", sep="-") -> str:
+    if not r:
+        return "-"
+    lo, hi = r
+    return fmt.format(lo) if lo == hi else f"{fmt.format(lo)}{sep}{fmt.format(hi)}"
+
+
+def _models_text(d: dict) -> str:
+    head = ("name", "aliases", "id", "variant", "levels", "kbps", "size", "default", "installed in")
+    rows = [head]
+    for m in d["models"]:
+        size = f"{m['size_bytes'] / 1e6:.1f} MB" if m["size_bytes"] is not None else "-"
+        inst = m["where"] if m["installed"] else f"no ({m['status']})"
+        rows.append((m["name"], ",".join(m["aliases"]) or "-", m["id"] or "-", m["variant"] or "-",
+                     _range(m["levels"], sep=".."), _range(m["kbps"], "{:g}"), size, "yes" if m["default"] else "",
+                     inst))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.append("")
+    lines.append("searched, in order: " + ("; ".join(f"{s['folder']} ({s['where']})" for s in d["search_path"])
+                                           or "nothing"))
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: models, aliases, search path.")
+@click.option("-v", "--verbose", is_flag=True, help="Tracebacks on errors.")
+@guard
+def models(as_json, verbose):
+    """List the installed models: name, aliases, id, variant, levels, bit-rate range, size.
+
+    A .spk file names its model by id; `decode` finds it among these. Registered
+    models that are not installed (e.g. retired ones) are listed too. Models are
+    looked up in $SPIKECODEC_CHECKPOINTS, the package, the source tree and
+    ~/.local/share/spikecodec/models (see docs/models.md).
+    """
+    _set_verbosity(verbose, False)
+    d = _models_dict()
+    if as_json:
+        click.echo(json.dumps(d, separators=(",", ":")))
+    else:
+        click.echo(_models_text(d))
+    raise click.exceptions.Exit(0)
 
 
 # --------------------------------------------------------------------------- other command groups

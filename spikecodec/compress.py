@@ -17,7 +17,7 @@ import numpy as np
 
 from .audio import Resampler, as_2d, open_audio, read_blocks, readable_source, to_bytes, write_audio
 from .bitstream import Header, SpkFile, SpkFormatError, choose_layout, clip_header_bits, layout_costs, read_spk, write_spk
-from .checkpoint import LoadedModel, load_model
+from .checkpoint import LoadedModel, find_by_id, load_model, missing_model_message
 from .errors import CodecError  # noqa: F401  (re-exported for callers)
 
 GROUP_CLIPS = 4          # clips encoded or decoded per model call
@@ -239,7 +239,7 @@ def encode_file(src, dst, model=None, level: int | None = None, target_kbps: flo
 # ----------------------------------------------------------------------------- decoding
 def _check_model(spk, lm: LoadedModel) -> None:
     h = spk.header
-    if h.model_id != lm.model_id:
+    if h.model_id.lower() != lm.model_id:
         raise CodecError(f"this file needs model {h.model_name!r} (id {h.model_id}); "
                          f"{lm.name!r} is {lm.model_id}")
 
@@ -247,12 +247,10 @@ def _check_model(spk, lm: LoadedModel) -> None:
 def _load_for(spk, model, device) -> LoadedModel:
     if model is not None:
         lm = _model(model, device)
-    else:
-        try:
-            lm = load_model(spk.header.model_name, device=device)
-        except CodecError:
-            raise CodecError(f"this file needs model {spk.header.model_name!r} (id {spk.header.model_id}), "
-                             "which is not installed") from None
+    else:   # the model with the file's id, among the installed ones (never by name: names move)
+        if find_by_id(spk.header.model_id) is None:
+            raise CodecError(missing_model_message(spk.header.model_name, spk.header.model_id))
+        lm = load_model(spk.header.model_id, device=device)
     _check_model(spk, lm)
     return lm
 

@@ -28,7 +28,7 @@ def test_pyproject():
     dev = {re.split(r"[<>=!~ \[]", d)[0].lower() for d in proj["optional-dependencies"]["dev"]}
     assert {"pytest", "hypothesis"} <= dev
     assert meta["build-system"]["build-backend"].startswith("setuptools")
-    assert meta["tool"]["setuptools"]["packages"]["find"]["include"] == ["spikecodec*"]
+    assert "spikecodec" in meta["tool"]["setuptools"]["packages"]   # the full list: tests/test_install.py
 
 
 def test_makefile_targets_dry_run():

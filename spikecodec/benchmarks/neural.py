@@ -21,7 +21,7 @@ def snapshot_checkpoints(dst: str) -> str:
     os.makedirs(dst, exist_ok=True)
     if os.path.isdir(src):
         for f in sorted(os.listdir(src)):
-            if f.endswith(".pt") and not f.endswith(".part"):
+            if (f.endswith(".pt") and not f.endswith(".part")) or f == "models.json":
                 shutil.copy2(os.path.join(src, f), os.path.join(dst, f))
     return dst
 

@@ -160,7 +160,8 @@ def plot_cmd(input, output, start, end, channels, spectrogram, model, device, wi
 
     mdl = None
     if spectrogram:
-        spec = model or spk.header.model_name
+        spec = model or spk.header.model_id   # the file's model, found by its id (names move)
+        shown = model or f"{spk.header.model_name} (id {spk.header.model_id})"
         try:
             import spikecodec
 
@@ -174,7 +175,7 @@ def plot_cmd(input, output, start, end, channels, spectrogram, model, device, wi
             if verbose:
                 traceback.print_exc()
             why = reason(e, with_filename=False)
-            raise InputError(f"{_show(input)}: --spectrogram needs model {spec!r}: {why}") from None
+            raise InputError(f"{_show(input)}: --spectrogram needs model {shown!r}: {why}") from None
         device = dev
     try:
         fig = events_figure(spk, start=start, end=end, channels=list(channels) or None, spectrogram=spectrogram,

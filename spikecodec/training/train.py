@@ -19,7 +19,8 @@ import time
 import numpy as np
 import torch
 
-from ..checkpoint import read_checkpoint, save_checkpoint
+from ..checkpoint import check_writable, read_checkpoint, save_checkpoint
+from ..errors import CodecError
 from ..model import ModelConfig, SpikingAutoencoder
 from .configs import get_config
 from .dataset import CropSampler
@@ -278,6 +279,10 @@ def main(argv=None) -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device
+    try:   # never over a released model's file: fail now, not at the first save
+        a.export and check_writable(a.export)
+    except CodecError as e:
+        ap.error(str(e))
     train(cfg, a.run_dir or os.path.join("runs", a.config), a.corpus, a.export, device, a.max_minutes)
 
 
