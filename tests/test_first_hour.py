@@ -276,3 +276,72 @@ def test_target_kbps_is_the_whole_file_rate(cli_run, tmp_path, default_model):
     assert line.startswith(f"spikecodec: warning: {src}: --target-kbps 0.05 not reached"), line
     r = cli_run("encode", src, "-o", tmp_path / "q.spk", "--target-kbps", "0.05", "-q")
     assert r.exit_code == 0 and r.stderr == ""
+
+
+# ----------------------------------------------------------------- 3. plot --spectrogram memory
+
+_PLOT_CHILD = r'''
+import json, resource, sys
+import numpy as np
+import spikecodec, spikecodec.compress as compress
+
+class FakeModel:
+    name = "fake"
+    device = "cpu"
+
+def fake_blocks(spk, lm):
+    """What the decoder yields (model-rate audio, a clip group at a time), without the model's cost."""
+    h = spk.header
+    step = compress.GROUP_CLIPS * h.frames_per_clip * h.hop
+    n = h.num_frames * h.hop
+    for i in range(0, n, step):
+        m = min(step, n - i)
+        t = (i + np.arange(m)) / h.model_sample_rate
+        yield np.repeat((0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[:, None], h.channels, axis=1)
+
+spikecodec.load_model = lambda spec, device="cpu": FakeModel()
+compress._load_for = lambda spk, model, device: FakeModel()
+compress._model_rate_blocks = fake_blocks
+from spikecodec.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as e:
+    code = e.code
+print(json.dumps({"code": code, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+'''
+
+
+def test_plot_spectrogram_of_one_hour_stays_under_1_gb(tmp_path, spk_bytes):
+    """A 1-hour stereo file through `plot --spectrogram`, measured as the child's peak RSS. The model is
+    replaced by a generator of its output's shape (its own memory is bounded per clip group, see
+    docs/benchmarks.md); the source rate is 8 kHz to keep the test cheap: before the fix the whole
+    decoded signal and every STFT frame were held at once (several GB here)."""
+    import json
+
+    src = tmp_path / "hour.spk"
+    src.write_bytes(spk_bytes(channels=2, seconds=3600.0, sr=8000, density=0.01))
+    script = tmp_path / "child.py"
+    script.write_text(_PLOT_CHILD)
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, str(script), "plot", str(src), "--spectrogram", "-o", str(tmp_path / "h.png")],
+                       capture_output=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr.decode()
+    res = json.loads(r.stdout.decode().strip().splitlines()[-1])
+    assert res["code"] == 0, r.stderr.decode()
+    assert res["maxrss_mb"] < 1024, res
+    assert (tmp_path / "h.png").stat().st_size > 10000
+
+
+def test_pooled_spectrogram_matches_the_plain_one():
+    from spikecodec.events.plot import _PooledSpectrogram, _spectrogram
+
+    x = np.random.default_rng(0).standard_normal(50000)
+    _, _, full = _spectrogram(x, 16000, 512)
+    acc = _PooledSpectrogram(16000, 512, pool=7)
+    for i in range(0, len(x), 3001):  # any block size
+        acc.feed(x[i:i + 3001])
+    _, _, pooled = acc.result()
+    n = full.shape[1]
+    assert pooled.shape[1] == -(-n // 7)
+    want = np.stack([full[:, i:i + 7].max(axis=1) for i in range(0, n, 7)], axis=1)
+    assert np.allclose(pooled, want)

@@ -29,10 +29,12 @@ from .corpus import _shared_dir
 
 def evaluate(model: str, sets=("piano", "music"), level=None, quality_floor=None, target_kbps=None,
              visqol=True, out_dir=None, shared=None, limit=None) -> dict:
+    if out_dir is None:  # decoded files go to a temporary folder, removed on every exit path
+        with tempfile.TemporaryDirectory(prefix="spikecodec-eval-") as tmp:
+            return evaluate(model, sets, level, quality_floor, target_kbps, visqol, tmp, shared, limit)
     import torch
     shared = shared or _shared_dir()
     lm = load_model(model, device="cpu")
-    out_dir = out_dir or tempfile.mkdtemp(prefix="spikecodec-eval-")
     result = {"model": lm.name, "model_id": lm.model_id, "path": lm.path, "level": level,
               "quality_floor": quality_floor, "target_kbps": target_kbps, "threads": torch.get_num_threads(),
               "sets": {}}
@@ -106,6 +108,8 @@ def main(argv=None) -> None:
     ap.add_argument("--json", help="write the full result here")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
+    from ..shareddata import require
+    require("evaluate", [f"eval/dev/{name}" for name in a.sets] + ["eval/score.py"], shared=_shared_dir())
     import torch
     torch.set_num_threads(a.threads)
     r = evaluate(a.model, a.sets, a.level, a.quality_floor, a.target_kbps, not a.no_visqol, a.out_dir, limit=a.limit)
