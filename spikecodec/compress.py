@@ -43,7 +43,8 @@ def clip_bits(z_clip: np.ndarray, has_level: bool) -> int:
 class RateControl:
     """How the sender picks each clip's level mu (mu-models only).
 
-    level: a fixed level; target_kbps: the lowest level whose clip fits that rate;
+    level: a fixed level; target_kbps: the whole file's rate (all channels, as opusenc's --bitrate):
+    per clip, the lowest level whose clip fits its channel's share of that rate;
     quality_floor: the highest level whose decoded clip keeps the log-mel distance to the
     input at or under the floor (the paper's mu*, with LMD in place of SI-SNR).
     """

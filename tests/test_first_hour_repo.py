@@ -133,12 +133,24 @@ def test_bench_removes_its_temporary_folder_on_an_error(tmp_path, monkeypatch):
 @needs_make
 @pytest.mark.parametrize("target", ["data", "bench"])
 def test_make_checks_shared_before_installing_anything(tmp_path, target):
-    """`make data`/`make bench` stop at the check, before apt-get or pip (the venv is a real
-    python behind an up-to-date stamp, so `install` has nothing to do)."""
+    """`make data`/`make bench` stop at the check, before apt-get or pip. The venv's python runs
+    only the check (anything else is logged and refused) and `apt-get` is a logging stub, so a
+    Makefile that gets the order wrong installs nothing while this test fails."""
     env, _ = _env(tmp_path)
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
-    (venv / "bin" / "python").symlink_to(sys.executable)
+    log = tmp_path / "calls.log"
+    py = venv / "bin" / "python"
+    py.write_text("#!/bin/sh\n"
+                  f'case "$*" in "-m spikecodec.shareddata "*) exec "{sys.executable}" "$@";; esac\n'
+                  f'echo "python $*" >> "{log}"\nexit 1\n')
+    py.chmod(0o755)
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    for tool in ("apt-get", "sudo"):
+        (stubs / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> "{log}"\nexit 1\n')
+        (stubs / tool).chmod(0o755)
+    env["PATH"] = f"{stubs}{os.pathsep}{env['PATH']}"
     stamp = venv / ".spikecodec-installed"
     stamp.touch()
     t = (REPO / "pyproject.toml").stat().st_mtime + 10
@@ -148,7 +160,7 @@ def test_make_checks_shared_before_installing_anything(tmp_path, target):
     assert r.returncode != 0
     errs = [l for l in r.stderr.splitlines() if l.startswith("spikecodec: error: ")]
     assert len(errs) == 1 and f"make {target} needs the evaluation data" in errs[0], r.stderr
-    assert "apt-get" not in r.stdout + r.stderr and "pip" not in r.stdout
+    assert not log.exists(), log.read_text()  # neither apt-get nor pip ran
 
 
 def test_docs_point_at_no_machine_paths():
