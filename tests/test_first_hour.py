@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -183,11 +184,11 @@ def test_decode_stdout_is_16_bit_too(cli_run, tmp_path, model_spk):
 
 # ----------------------------------------------------------------- 2. SIGTERM cleans up
 
-def _wait_for_part(folder, proc, timeout=120.0):
+def _wait_for_parts(folder, proc, n, timeout=120.0):
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
-        parts = [n for n in os.listdir(folder) if n.startswith(".") and n.endswith(".part")]
-        if parts:
+        parts = [p for p in Path(folder).rglob(".*.part")]
+        if len(parts) >= n:
             return parts
         if proc.poll() is not None:
             return []
@@ -195,16 +196,21 @@ def _wait_for_part(folder, proc, timeout=120.0):
     return []
 
 
-def test_sigterm_removes_the_temporary_output(tmp_path, model_spk):
-    src = tmp_path / "long.spk"
-    src.write_bytes(model_spk(channels=2, seconds=600.0, density=0.1))
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_sigterm_removes_the_temporary_output(tmp_path, model_spk, jobs):
+    """kill -TERM (timeout, systemctl stop, a job scheduler) cleans up as Ctrl-C does, with the
+    worker processes of -j too."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for k in range(jobs):
+        (src / f"long{k}.spk").write_bytes(model_spk(channels=2, seconds=600.0, density=0.1, seed=k))
     out = tmp_path / "out"
     out.mkdir()
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "spikecodec", "decode", str(src), "-o", str(out / "long.wav")],
+    proc = subprocess.Popen([sys.executable, "-m", "spikecodec", "decode", str(src), "-O", str(out), "-j", str(jobs)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
-        parts = _wait_for_part(out, proc)
+        parts = _wait_for_parts(out, proc, jobs)
         assert parts, "the decoder never started writing"
         time.sleep(0.3)  # well inside the decoding of 10 minutes of audio
         proc.send_signal(signal.SIGTERM)
@@ -213,7 +219,7 @@ def test_sigterm_removes_the_temporary_output(tmp_path, model_spk):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 143, stderr
-    assert os.listdir(out) == [], os.listdir(out)  # neither long.wav nor .long.wav.*.part
+    assert [p for p in out.rglob("*") if p.is_file()] == []  # neither long.wav nor .long.wav.*.part
     assert stderr.decode().strip() == f"{ERR}terminated"
 
 
