@@ -204,9 +204,22 @@ def _encode_one(job: Job, opts: Options) -> Result:
             f"{info.duration_s:.2f} s, {len(data)} bytes, {info.bitrate_kbps:.2f} kbps"
         )
         if opts.target_kbps is not None and info.bitrate_kbps > opts.target_kbps * (1 + TARGET_SLACK):
-            warning = (f"--target-kbps {opts.target_kbps:g} not reached: the file is {info.bitrate_kbps:.2f} kbps, "
-                       f"the least this model codes it in")
+            warning = _target_warning(opts.target_kbps, info, len(data))
     return Result(job.src, job.dst, True, detail=detail, output_written=True, warning=warning)
+
+
+def _target_warning(target: float, info, size: int) -> str:
+    """Why --target-kbps was not reached: the sparsest level is still too dense, or (a short
+    file) the container's own headers are a large part of the rate."""
+    msg = f"--target-kbps {target:g} not reached: the file is {info.bitrate_kbps:.2f} kbps"
+    parts = getattr(info, "bits_by_part", None) or {}
+    clip_bits = int(parts.get("payload", 0)) + int(parts.get("clip_headers", 0))
+    dur = info.duration_s or 0.0
+    if parts and dur > 0:
+        headers_kbps = (8 * size - clip_bits) / dur / 1000
+        if clip_bits / dur / 1000 <= target * (1 + TARGET_SLACK):
+            return msg + f", {headers_kbps:.2f} kbps of it the container's headers (a short file)"
+    return msg + ", the least this model codes it in"
 
 
 def _write_output(dst: str, data: bytes, force: bool) -> None:
