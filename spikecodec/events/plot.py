@@ -141,9 +141,7 @@ def _spectrograms(blocks, sr: int, a_t0: float, total: int, t0: float, t1: float
     i0 = max(0, int(np.floor((t0 - a_t0) * sr)))
     i1 = min(total, int(np.ceil((t1 - a_t0) * sr)))
     if i1 - i0 < 16:
-        for _ in blocks:
-            pass
-        return {}
+        return {}  # nothing to draw (the blocks are lazy: nothing was decoded)
     n_fft = 1024 if sr > 24000 else 512
     hop = n_fft // 4
     n_frames = 1 + max(0, i1 - i0 - n_fft) // hop
