@@ -19,7 +19,7 @@ VENV       ?= .venv
 VPY        := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
-TORCH_INDEX ?= $(if $(CPU),$(TORCH_CPU_INDEX),)
+TORCH_INDEX ?= $(if $(filter 1 yes true,$(CPU)),$(TORCH_CPU_INDEX),)
 CONFIG     ?= free
 TRAIN_ARGS ?=
 DATA_ARGS  ?=
