@@ -1,20 +1,25 @@
 # spikecodec: everyday targets. `make demo` and `make test` work on a fresh machine.
 #
-#   make install            create .venv/ and install spikecodec (editable) with the dev extra
+#   make install [CPU=1]    create .venv/ and install spikecodec (editable) with the dev extra
 #   make test               run the test suite
 #   make demo               encode/decode the shipped example into demo-out/ and show where the bits go
 #   make bench [QUICK=1]    run the benchmarks (docs/benchmarks.md)
 #   make data [DATA_ARGS=]  build the training corpus
 #   make train [CONFIG=]    train a model (CONFIG: free, sparse, mu, ...)
 #
-# torch: a CPU build pinned by TORCH_SPEC is installed only when .venv cannot
-# already import torch, so a user with their own (CUDA) torch can install it
-# first into .venv, or run `make install TORCH_SPEC=...`.
+#   make man                regenerate docs/spikecodec.1 from the command line's help
+#
+# torch (TORCH_SPEC, default torch==2.13.0) is installed only when .venv cannot already
+# import torch, so a torch you installed into .venv first (CUDA or not) is kept. From PyPI,
+# on Linux x86-64 that pin is the CUDA build (with its nvidia-* packages, several GB);
+# CPU=1 (or TORCH_INDEX=URL) takes it from PyTorch's CPU-only index instead (about 200 MB).
 
 PYTHON     ?= python3
 VENV       ?= .venv
 VPY        := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?= $(if $(filter 1 yes true,$(CPU)),$(TORCH_CPU_INDEX),)
 CONFIG     ?= free
 TRAIN_ARGS ?=
 DATA_ARGS  ?=
@@ -22,7 +27,7 @@ DEMO_CLIP  ?= examples/piano.flac
 DEMO_OUT   ?= demo-out
 STAMP      := $(VENV)/.spikecodec-installed
 
-.PHONY: install test demo bench data train clean-demo
+.PHONY: install test demo bench data train clean-demo man
 
 install: $(STAMP)
 
@@ -31,7 +36,7 @@ $(STAMP): pyproject.toml
 	@if $(VPY) -c "import torch" >/dev/null 2>&1; then \
 		echo "torch already in $(VENV): keeping $$($(VPY) -c 'import torch; print(torch.__version__)')"; \
 	else \
-		$(VPY) -m pip install "$(TORCH_SPEC)"; \
+		$(VPY) -m pip install $(if $(TORCH_INDEX),--index-url "$(TORCH_INDEX)") "$(TORCH_SPEC)"; \
 	fi
 	$(VPY) -m pip install -q -e '.[dev]'
 	@touch $@
@@ -52,7 +57,9 @@ clean-demo:
 # The reference codecs and the memory probe come from Debian (installed when missing and running as root).
 BENCH_DEBS := opus-tools ffmpeg time
 
+# Both need the evaluation data (../shared or SPIKECODEC_SHARED), checked before anything is installed.
 bench: install
+	@$(VPY) -m spikecodec.shareddata bench
 	@if ! command -v opusenc >/dev/null || ! command -v ffmpeg >/dev/null || [ ! -x /usr/bin/time ]; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(BENCH_DEBS); \
 		else echo "make bench: install these Debian packages for the reference codecs: $(BENCH_DEBS)"; fi; \
@@ -64,6 +71,7 @@ bench: install
 DATA_DEBS := fluidsynth fluid-soundfont-gm musescore-general-soundfont-small timgm6mb-soundfont
 
 data: install
+	@$(VPY) -m spikecodec.shareddata data
 	@if ! command -v fluidsynth >/dev/null || [ ! -f /usr/share/sounds/sf3/MuseScore_General_Lite.sf3 ] \
 	    || [ ! -f /usr/share/sounds/sf2/TimGM6mb.sf2 ] || [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(DATA_DEBS); \
@@ -79,3 +87,7 @@ data: install
 EXPORT     ?= checkpoints/$(CONFIG)-dev.pt
 train: install
 	$(VPY) -m spikecodec.training.train --config $(CONFIG) --export $(EXPORT) $(TRAIN_ARGS)
+
+# The man page, generated from the command line's own help (committed; a test checks it is current).
+man:
+	$(if $(wildcard $(VPY)),$(VPY),$(PYTHON)) -m spikecodec.manpage docs/spikecodec.1

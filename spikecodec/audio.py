@@ -81,18 +81,72 @@ def as_2d(audio: np.ndarray) -> np.ndarray:
     return a
 
 
-def write_audio(dst, blocks: Iterator[np.ndarray], rate: int, channels: int, fmt: str) -> None:
-    """Write (n, channels) blocks to a path or binary file object as WAV (float) or FLAC (24 bit)."""
+#: Output sample formats: WAV is 16-bit PCM unless float is asked for; FLAC is 24-bit PCM.
+WAV_SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
+LIMIT_KNEE = 0.891  # -1 dBFS: the soft limiter of PCM outputs leaves every sample below this untouched
+
+
+def soft_limit(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """Samples over -1 dBFS bent smoothly (tanh knee) towards full scale, never reaching it.
+
+    Memoryless, so the result does not depend on how the audio is cut into blocks. Returns
+    (limited float32 block, number of samples that were over the knee). The decoder's output can
+    peak a little over full scale (+0.3 to +1.9 dBFS seen); a PCM file cannot hold that, and a
+    hard clip would be audible as clicks.
+    """
+    a = np.abs(x)
+    over = a > LIMIT_KNEE
+    n = int(over.sum())
+    if not n:
+        return x, 0
+    k = LIMIT_KNEE
+    y = x.astype(np.float32, copy=True)
+    y[over] = np.sign(x[over]) * (k + (1 - k) * np.tanh((a[over] - k) / (1 - k)))
+    return y, n
+
+
+def to_pcm(x: np.ndarray, bits: int) -> np.ndarray:
+    """float in [-1, 1] -> int16 / int32 (24-bit range, as libsndfile expects), rounded, saturated."""
+    scale = float(1 << (bits - 1))
+    q = np.clip(np.rint(x.astype(np.float64) * scale), -scale, scale - 1)
+    return q.astype(np.int16) if bits == 16 else (q.astype(np.int32) << 8)
+
+
+def write_audio(dst, blocks: Iterator[np.ndarray], rate: int, channels: int, fmt: str,
+                subtype: str | None = None) -> dict:
+    """Write (n, channels) float blocks to a path or binary file object.
+
+    WAV: 16-bit PCM by default, ``subtype="PCM_24"`` or ``"FLOAT"`` (32-bit float, written as
+    decoded: the only output that may exceed full scale). FLAC: 24-bit PCM. PCM outputs are
+    soft-limited (:func:`soft_limit`) and saturated, so they never clip or wrap. Returns
+    ``{"limited": samples over the knee, "peak": the largest |sample| before limiting}``.
+    """
     fmt = fmt.upper()
-    subtype = "FLOAT" if fmt == "WAV" else "PCM_24"
+    if subtype is None:
+        subtype = "PCM_16" if fmt == "WAV" else "PCM_24"
+    subtype = subtype.upper()
+    if fmt == "FLAC" and subtype not in ("PCM_16", "PCM_24"):
+        raise CodecError(f"FLAC holds 16- or 24-bit PCM, not {subtype.lower()}")
+    if fmt == "WAV" and subtype not in WAV_SUBTYPES:
+        raise CodecError(f"WAV output is one of {', '.join(WAV_SUBTYPES)}, not {subtype}")
+    bits = {"PCM_16": 16, "PCM_24": 24}.get(subtype)
+    stats = {"limited": 0, "peak": 0.0}
     with sf.SoundFile(dst, "w", samplerate=rate, channels=channels, format=fmt, subtype=subtype) as f:
         for b in blocks:
-            f.write(b)
+            if len(b):
+                stats["peak"] = max(stats["peak"], float(np.abs(b).max()))
+            if bits is None:
+                f.write(b)
+                continue
+            y, n = soft_limit(b)
+            stats["limited"] += n
+            f.write(to_pcm(y, bits))
+    return stats
 
 
-def to_bytes(blocks: Iterator[np.ndarray], rate: int, channels: int, fmt: str) -> bytes:
+def to_bytes(blocks: Iterator[np.ndarray], rate: int, channels: int, fmt: str, subtype: str | None = None) -> bytes:
     buf = io.BytesIO()
-    write_audio(buf, blocks, rate, channels, fmt)
+    write_audio(buf, blocks, rate, channels, fmt, subtype)
     return buf.getvalue()
 
 

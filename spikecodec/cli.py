@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import sys
 import traceback
@@ -31,7 +32,8 @@ from typing import Any, Callable, Optional
 
 import click
 
-from spikecodec.clitools import PROG, InputError, atomic_output, err, guard, reason, silence_stdout, warn
+from spikecodec.clitools import (PROG, InputError, atomic_output, err, guard, reason, show_click_error,
+                                 silence_stdout, warn)
 
 __all__ = ["cli", "main", "InputError", "atomic_output"]
 
@@ -42,6 +44,10 @@ AUDIO_EXTS = frozenset(
 )
 SPK_EXT = ".spk"
 DECODE_FORMATS = ("wav", "flac")
+#: --target-kbps is the whole file's rate (all channels, container included); a file more than
+#: this fraction over it draws a warning (the per-clip search meets the target on the clips' own
+#: bits; the file and group headers add a little).
+TARGET_SLACK = 0.05
 
 _VERBOSE = False  # set by the commands; read by main()'s last-resort handler
 
@@ -62,6 +68,7 @@ class Result:
     ok: bool
     error: str = ""  # one line when not ok
     detail: str = ""  # for -v
+    warning: str = ""  # one line on stderr (unless -q) even when ok
     output_written: bool = False
     traceback: str = ""
 
@@ -79,6 +86,43 @@ class Options:
     # decode
     sample_rate: Optional[int] = None
     format: Optional[str] = None
+    float_out: bool = False
+
+
+#: Set by _execute when files are coded one after the other with stderr on a terminal: each
+#: file then gets its own percentage bar (as flac shows), not only the count of files done.
+_FILE_PROGRESS = False
+
+
+def _bar_size() -> dict:
+    """{} (tqdm follows the terminal's size), or 80x24 where the terminal reports none (a 0x0 pty,
+    on which tqdm prints nothing)."""
+    try:
+        if os.get_terminal_size(sys.stderr.fileno()).columns > 0:
+            return {}
+    except (OSError, ValueError):
+        pass
+    return {"ncols": 80, "nrows": 24}
+
+
+class _FileProgress:
+    """A per-file percentage bar on stderr (tqdm), or nothing; a callable progress(n_samples)."""
+
+    def __init__(self, name: str, total: Optional[int], rate: int):
+        self.bar = None
+        if _FILE_PROGRESS and total:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=name, file=sys.stderr, leave=False, mininterval=0.2,
+                            bar_format="{desc}: {percentage:3.0f}% |{bar}| {elapsed}<{remaining}", **_bar_size())
+
+    def __call__(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _api():
@@ -136,19 +180,46 @@ def _encode_one(job: Job, opts: Options) -> Result:
     if opts.target_kbps is not None:
         kwargs["target_kbps"] = opts.target_kbps
     buf = io.BytesIO()
-    api.encode_file(src, buf, **kwargs)
+    total = None
+    if _FILE_PROGRESS and job.src != "-":
+        with contextlib.suppress(Exception):
+            import soundfile
+
+            total = soundfile.info(str(src)).frames
+    progress = _FileProgress(f"encode {job.src}", total, 0)
+    try:
+        api.encode_file(src, buf, progress=progress, **kwargs)
+    finally:
+        progress.close()
     data = buf.getvalue()
     if not data:
         raise InputError("the encoder produced no data")
     _write_output(job.dst, data, opts.force)
     detail = f"{len(data)} bytes"
+    warning = ""
     with contextlib.suppress(Exception):
         info = inspect_spk(data)
         detail = (
             f"{info.header.channels} ch, {info.header.source_sample_rate} Hz, "
             f"{info.duration_s:.2f} s, {len(data)} bytes, {info.bitrate_kbps:.2f} kbps"
         )
-    return Result(job.src, job.dst, True, detail=detail, output_written=True)
+        if opts.target_kbps is not None and info.bitrate_kbps > opts.target_kbps * (1 + TARGET_SLACK):
+            warning = _target_warning(opts.target_kbps, info, len(data))
+    return Result(job.src, job.dst, True, detail=detail, output_written=True, warning=warning)
+
+
+def _target_warning(target: float, info, size: int) -> str:
+    """Why --target-kbps was not reached: the sparsest level is still too dense, or (a short
+    file) the container's own headers are a large part of the rate."""
+    msg = f"--target-kbps {target:g} not reached: the file is {info.bitrate_kbps:.2f} kbps"
+    parts = getattr(info, "bits_by_part", None) or {}
+    clip_bits = int(parts.get("payload", 0)) + int(parts.get("clip_headers", 0))
+    dur = info.duration_s or 0.0
+    if parts and dur > 0:
+        headers_kbps = (8 * size - clip_bits) / dur / 1000
+        if clip_bits / dur / 1000 <= target * (1 + TARGET_SLACK):
+            return msg + f", {headers_kbps:.2f} kbps of it the container's headers (a short file)"
+    return msg + ", the least this model codes it in"
 
 
 def _write_output(dst: str, data: bytes, force: bool) -> None:
@@ -162,10 +233,15 @@ def _write_output(dst: str, data: bytes, force: bool) -> None:
 
 
 def _damage_ranges(damaged) -> str:
-    parts = []
-    for ch, clip, start, end in damaged:
-        parts.append(f"ch{ch} {start:.2f}-{end:.2f} s")
-    return ", ".join(parts)
+    """Lost clips as time ranges per channel, adjacent clips merged into one range
+    ("ch0 12.00-283.00 s" rather than one entry per clip)."""
+    runs: list = []  # [channel, last clip, start, end]
+    for ch, clip, start, end in sorted(damaged, key=lambda d: (d[0], d[1])):
+        if runs and runs[-1][0] == ch and clip == runs[-1][1] + 1:
+            runs[-1][1], runs[-1][3] = clip, end
+        else:
+            runs.append([ch, clip, start, end])
+    return ", ".join(f"ch{ch} {start:.2f}-{end:.2f} s" for ch, _, start, end in runs)
 
 
 def _decode_model(header, opts: Options):
@@ -193,18 +269,31 @@ def _decode_one(job: Job, opts: Options) -> Result:
     kwargs: dict = {"format": fmt, "model": model, "device": opts.device}
     if opts.sample_rate is not None:
         kwargs["sample_rate"] = opts.sample_rate
-    if job.dst == "-":
-        buf = io.BytesIO()
-        decoded = api.decode_file(spk, buf, **kwargs)
-        _write_output("-", buf.getvalue(), opts.force)
-    else:
-        with atomic_output(Path(job.dst), opts.force) as f:
-            decoded = api.decode_file(spk, f, **kwargs)
-    if decoded is not None and hasattr(decoded, "damaged"):
-        damaged = list(decoded.damaged or [])
+    if opts.float_out:
+        kwargs["subtype"] = "FLOAT"
     sr = opts.sample_rate or header.source_sample_rate
     n = header.num_samples if opts.sample_rate is None else round(header.num_samples * sr / header.source_sample_rate)
-    detail = f"{header.channels} ch, {sr} Hz, {n} samples ({header.num_samples / header.source_sample_rate:.2f} s), {fmt}"
+    progress = _FileProgress(f"decode {job.src}", n, sr)
+    kwargs["progress"] = progress
+    try:
+        if job.dst == "-":
+            buf = io.BytesIO()
+            decoded = api.decode_file(spk, buf, **kwargs)
+            _write_output("-", buf.getvalue(), opts.force)
+        else:
+            with atomic_output(Path(job.dst), opts.force) as f:
+                decoded = api.decode_file(spk, f, **kwargs)
+    finally:
+        progress.close()
+    if decoded is not None and hasattr(decoded, "damaged"):
+        damaged = list(decoded.damaged or [])
+    sample_fmt = "float" if opts.float_out else ("24-bit" if fmt == "flac" else "16-bit")
+    detail = (f"{header.channels} ch, {sr} Hz, {n} samples ({header.num_samples / header.source_sample_rate:.2f} s), "
+              f"{fmt} {sample_fmt}")
+    stats = getattr(decoded, "output_stats", None) or {}
+    if stats.get("limited"):
+        detail += (f", {stats['limited']} samples over -1 dBFS soft-limited "
+                   f"(peak {20 * math.log10(max(stats['peak'], 1e-9)):+.1f} dBFS; --float keeps them)")
     if damaged:
         return Result(
             job.src, job.dst, False, output_written=True, detail=detail,
@@ -233,7 +322,33 @@ def _run(kind: str, job: Job, opts: Options) -> Result:
         return Result(job.src, job.dst, False, error=reason(e), traceback=tb)
 
 
+class Terminated(BaseException):
+    """SIGTERM/SIGHUP: unwinds like Ctrl-C (temporary outputs removed), exit status 128 + signal.
+
+    A BaseException, so the per-input error handling does not turn it into one failed input."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated(signum)
+
+
+def _catch_termination() -> None:
+    """Make SIGTERM (kill, timeout, systemctl stop, job schedulers) and SIGHUP clean up as SIGINT does."""
+    import signal
+
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            with contextlib.suppress(ValueError, OSError):  # not the main thread
+                signal.signal(sig, _raise_terminated)
+
+
 def _worker_init(threads: int) -> None:
+    _catch_termination()
     import torch
 
     torch.set_num_threads(max(1, threads))
@@ -253,11 +368,14 @@ def _execute(kind: str, jobs: list, opts: Options, n_workers: int, quiet: bool) 
     if use_bar:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(jobs), desc=kind, unit="file", file=sys.stderr, leave=False)
+        bar = tqdm(total=len(jobs), desc=kind, unit="file", file=sys.stderr, leave=False, **_bar_size())
 
     def report(r: Result) -> None:
         results.append(r)
         src = "<stdin>" if r.src == "-" else r.src
+        if r.warning and not quiet:
+            line = f"{PROG}: warning: {src}: {r.warning}"
+            (bar.write(line, file=sys.stderr) if bar else click.echo(line, err=True))
         if r.ok and opts.verbose:
             line = f"{PROG}: {kind}d {src} -> {_show(r.dst)} ({r.detail})"
             (bar.write(line, file=sys.stderr) if bar else click.echo(line, err=True))
@@ -270,6 +388,8 @@ def _execute(kind: str, jobs: list, opts: Options, n_workers: int, quiet: bool) 
             bar.update(1)
 
     parallel = n_workers > 1 and sum(1 for j in jobs if j.src != "-") > 1
+    global _FILE_PROGRESS
+    _FILE_PROGRESS = (not quiet) and (not parallel) and sys.stderr.isatty()
     try:
         if not parallel:
             for job in jobs:
@@ -294,11 +414,16 @@ def _execute(kind: str, jobs: list, opts: Options, n_workers: int, quiet: bool) 
                             report(fut.result())
                         except Exception as e:  # a worker died
                             report(Result(job.src, job.dst, False, error=reason(e)))
-                except BaseException:
+                except BaseException as e:
                     for f in futures:
                         f.cancel()
+                    if isinstance(e, Terminated):  # pass it on: workers remove their temporary outputs
+                        for proc in list(getattr(pool, "_processes", {}).values()):
+                            with contextlib.suppress(Exception):
+                                proc.terminate()
                     raise
     finally:
+        _FILE_PROGRESS = False
         if bar:
             bar.close()
     return results
@@ -473,8 +598,8 @@ def _run_jobs(kind: str, plan: list, failures: list, warnings: list, opts: Optio
             failures += refused
         else:
             ready.append(j)
-    if not ready:
-        raise click.exceptions.Exit(1 if failures else 0)
+    if not ready:  # every input failed before coding: still say so in the summary
+        raise click.exceptions.Exit(_finish([], failures, quiet))
     for j in ready:
         if j.src == "-":
             j.data = _stdin().read()
@@ -501,7 +626,25 @@ def _version() -> str:
         return "0+unknown"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """The ``spikecodec`` group: usage errors are one line (``spikecodec: error: ...``, exit 2),
+    also when click runs it in standalone mode (``cli()``, click's CliRunner)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as e:
+            show_click_error(e)
+            sys.exit(e.exit_code)
+        except click.exceptions.Abort:
+            err("interrupted")
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(_version(), "-V", "--version", prog_name=PROG)
 def cli() -> None:
     """spikecodec: a neural audio codec at about 3 kbps.
@@ -510,6 +653,7 @@ def cli() -> None:
       spikecodec encode song.wav            -> song.spk
       spikecodec decode song.spk -o out.wav
       spikecodec info song.spk [--json]
+      spikecodec help [COMMAND]
     """
 
 
@@ -539,10 +683,11 @@ def _with_common(fn):
               help="Model: an installed model's name or alias (see `spikecodec models`) or a checkpoint file.")
 @click.option("--level", "level", type=click.IntRange(0, 31), metavar="MU",
               help="Bit-rate level 0..31 (mu-models only).")
-@click.option("--quality-floor", "quality_floor", type=float, metavar="LMD",
+@click.option("--quality-floor", "quality_floor", type=click.FloatRange(min=0, min_open=True), metavar="LMD",
               help="Per-clip quality floor (mu-models only).")
 @click.option("--target-kbps", "target_kbps", type=click.FloatRange(min=0, min_open=True), metavar="KBPS",
-              help="Target bit rate, mapped to a level by the model (mu-models only).")
+              help="Target bit rate of the whole file (all channels, like opusenc --bitrate): per clip the "
+                   "sparsest level that fits (mu-models only); a warning when it cannot be reached.")
 @_with_common
 @guard
 def encode(inputs, output, output_dir, model, level, quality_floor, target_kbps, force, quiet, verbose, jobs, device):
@@ -583,11 +728,14 @@ def encode(inputs, output, output_dir, model, level, quality_floor, target_kbps,
               help="Output format (default: from the -o extension, else wav).")
 @click.option("-r", "--sample-rate", "sample_rate", type=click.IntRange(1000, 384000), metavar="HZ",
               help="Output sample rate (default: the source rate recorded in the file).")
+@click.option("--float", "float_out", is_flag=True,
+              help="Write 32-bit float WAV, as decoded (may exceed full scale); default 16-bit PCM WAV, "
+                   "peaks over -1 dBFS soft-limited.")
 @click.option("-m", "--model", metavar="NAME|PATH", default=None,
               help="Model to decode with (default: the one named in the file).")
 @_with_common
 @guard
-def decode(inputs, output, output_dir, fmt, sample_rate, model, force, quiet, verbose, jobs, device):
+def decode(inputs, output, output_dir, fmt, sample_rate, float_out, model, force, quiet, verbose, jobs, device):
     """Decode .spk files (or folders of them; '-' = stdin) to WAV or FLAC.
 
     The output has the source sample rate, channel count and exact length
@@ -602,6 +750,9 @@ def decode(inputs, output, output_dir, fmt, sample_rate, model, force, quiet, ve
         ext = Path(output).suffix.lower()
         if ext and ext.lstrip(".") not in DECODE_FORMATS:
             raise click.UsageError(f"cannot write '{ext}' files; use .wav or .flac (or --format)")
+    if float_out and (fmt == "flac" or (fmt is None and output not in (None, "-")
+                                                     and Path(output).suffix.lower() == ".flac")):
+        raise click.UsageError("--float: FLAC holds integer samples only; write WAV for float output")
     ext = "." + (fmt or "wav")
     plan, failures, warnings = _plan(inputs, output, output_dir, {SPK_EXT},
                                      lambda p: (p.with_suffix(ext).name if p.suffix.lower() == SPK_EXT
@@ -610,7 +761,8 @@ def decode(inputs, output, output_dir, fmt, sample_rate, model, force, quiet, ve
     dev = _resolve_device(device)
     if model:
         _load_model_or_exit(model, dev, verbose)
-    opts = Options(model=model, device=dev, force=force, verbose=verbose, sample_rate=sample_rate, format=fmt)
+    opts = Options(model=model, device=dev, force=force, verbose=verbose, sample_rate=sample_rate, format=fmt,
+                   float_out=float_out)
     _run_jobs("decode", plan, failures, warnings, opts, jobs, quiet)
 
 
@@ -720,7 +872,7 @@ def info(inputs, as_json, verbose):
         except Exception as e:  # noqa: BLE001
             if verbose:
                 traceback.print_exc()
-            err(f"{shown}: {e if isinstance(e, InputError) else reason(e)}")
+            err(f"{shown}: {e if isinstance(e, InputError) else reason(e, with_filename=False)}")
             failed += 1
             continue
         if as_json:
@@ -814,6 +966,24 @@ def models(as_json, verbose):
     raise click.exceptions.Exit(0)
 
 
+# --------------------------------------------------------------------------- help
+
+@cli.command("help")
+@click.argument("command", required=False, metavar="[COMMAND]")
+@click.pass_context
+def help_cmd(ctx, command):
+    """Show the help of spikecodec, or of COMMAND (same as COMMAND --help)."""
+    group = ctx.parent.command
+    if command is None:
+        click.echo(group.get_help(ctx.parent))
+        return
+    cmd = group.get_command(ctx.parent, command)
+    if cmd is None:
+        raise click.UsageError(f"no such command '{command}'; commands: {', '.join(group.list_commands(ctx.parent))}")
+    with click.Context(cmd, info_name=command, parent=ctx.parent) as sub:
+        click.echo(cmd.get_help(sub))
+
+
 # --------------------------------------------------------------------------- other command groups
 
 def _register_extensions(group: click.Group) -> None:
@@ -836,17 +1006,21 @@ _register_extensions(cli)
 
 def main(argv: Optional[list] = None) -> None:
     """Console-script entry point (``spikecodec``)."""
+    _catch_termination()
     try:
         rv = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
     except click.exceptions.Exit as e:
         code = e.exit_code
     except click.ClickException as e:
-        e.show()
+        show_click_error(e)
         code = e.exit_code
     except (click.exceptions.Abort, KeyboardInterrupt):
         err("interrupted")
         code = 130
+    except Terminated as e:
+        err("terminated")
+        code = 128 + e.signum
     except BrokenPipeError:
         silence_stdout()
         code = 1

@@ -35,6 +35,24 @@ def warn(msg: str) -> None:
     click.echo(f"{PROG}: warning: {msg}", err=True)
 
 
+def usage_error_line(e: "click.ClickException") -> str:
+    """A click usage error as the one line ``spikecodec: error: <message> (see '<command> --help')``
+    (click itself prints a Usage / Try / Error block)."""
+    msg = one_line(e.format_message()).rstrip(".")
+    ctx = getattr(e, "ctx", None)
+    if isinstance(e, click.UsageError) and ctx is not None:
+        msg += f" (see '{ctx.command_path} --help')"
+    return f"{PROG}: error: {msg}"
+
+
+def show_click_error(e: "click.ClickException") -> None:
+    """Print a click exception: the group's help when run with no arguments, else one line."""
+    if type(e).__name__ == "NoArgsIsHelpError":
+        e.show()
+    else:
+        click.echo(usage_error_line(e), err=True)
+
+
 def one_line(text) -> str:
     return "; ".join(s.strip() for s in str(text).splitlines() if s.strip())
 

@@ -43,7 +43,8 @@ def clip_bits(z_clip: np.ndarray, has_level: bool) -> int:
 class RateControl:
     """How the sender picks each clip's level mu (mu-models only).
 
-    level: a fixed level; target_kbps: the lowest level whose clip fits that rate;
+    level: a fixed level; target_kbps: the whole file's rate (all channels, as opusenc's --bitrate):
+    per clip, the lowest level whose clip fits its channel's share of that rate;
     quality_floor: the highest level whose decoded clip keeps the log-mel distance to the
     input at or under the floor (the paper's mu*, with LMD in place of SI-SNR).
     """
@@ -161,7 +162,8 @@ class _StreamEncoder:
         rc = self.rate
         lowest, highest = SEARCH_LEVELS[0], min(SEARCH_LEVELS[1], self.lm.config.levels - 1)
         if rc.target_kbps is not None:
-            budget = rc.target_kbps * 1000 * (b - a) * self.hop / self.lm.config.sample_rate
+            # --target-kbps is the whole file's rate: each channel's clip gets its share of it
+            budget = rc.target_kbps * 1000 * (b - a) * self.hop / self.lm.config.sample_rate / self.channels
             ok = lambda mu: clip_bits(z_at(mu), True) <= budget          # noqa: E731
             lo, hi = lowest, highest                                      # find the lowest mu that fits
             if not ok(hi):
@@ -225,12 +227,16 @@ def encode(audio: np.ndarray, sample_rate: int, model=None, level: int | None = 
 
 
 def encode_file(src, dst, model=None, level: int | None = None, target_kbps: float | None = None,
-                quality_floor: float | None = None, device: str = "auto") -> int:
+                quality_floor: float | None = None, device: str = "auto", progress=None) -> int:
     """Stream an audio file (path or binary file object) into .spk bytes written to `dst`
-    (a binary file object). Returns the number of bytes written."""
+    (a binary file object). Returns the number of bytes written. ``progress(n)`` is called with
+    the input samples read after each block (the input's length: ``soundfile.info(src).frames``)."""
     lm = _model(model, device)
     with open_audio(readable_source(src)) as f:
-        data = _encode_blocks(read_blocks(f), f.samplerate, f.channels, lm,
+        blocks = read_blocks(f)
+        if progress is not None:
+            blocks = _counted(blocks, progress)
+        data = _encode_blocks(blocks, f.samplerate, f.channels, lm,
                               RateControl(level, target_kbps, quality_floor))
     dst.write(data)
     return len(data)
@@ -313,16 +319,30 @@ def decode(data, model=None, sample_rate: int | None = None, device: str = "auto
     return audio, rate
 
 
+def _counted(blocks: Iterator[np.ndarray], progress) -> Iterator[np.ndarray]:
+    """Pass blocks through, calling progress(samples in the block) after each."""
+    for b in blocks:
+        yield b
+        progress(len(b))
+
+
 def decode_file(data, dst, format: str = "wav", model=None, sample_rate: int | None = None,
-                device: str = "auto"):
+                device: str = "auto", subtype: str | None = None, progress=None):
     """.spk bytes (or a parsed SpkFile) -> audio written to `dst` (path or binary file object). Returns the SpkFile
-    so the caller can report `damaged` time ranges."""
+    so the caller can report `damaged` time ranges (and `output_stats`: samples soft-limited, peak).
+
+    WAV is 16-bit PCM unless ``subtype`` is "PCM_24" or "FLOAT"; FLAC is 24-bit PCM. PCM never
+    exceeds full scale: samples over -1 dBFS are soft-limited (spikecodec.audio.soft_limit).
+    ``progress(n)`` is called with the samples written after each block (at the output rate)."""
     spk = parse(data)
     lm = _load_for(spk, model, device)
     rate = int(sample_rate or spk.header.source_sample_rate)
     if not 1000 <= rate <= 384000:
         raise CodecError(f"sample rate {rate} Hz is out of range")
-    write_audio(dst, _output_blocks(spk, lm, rate), rate, spk.header.channels, format)
+    blocks = _output_blocks(spk, lm, rate)
+    if progress is not None:
+        blocks = _counted(blocks, progress)
+    spk.output_stats = write_audio(dst, blocks, rate, spk.header.channels, format, subtype)
     return spk
 
 

@@ -24,12 +24,16 @@ CLIP = "bach_bwv846_prelude"
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shared", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared"))
+    ap.add_argument("--shared", default=os.environ.get("SPIKECODEC_SHARED")
+                    or os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared"))
     ap.add_argument("--models", nargs="+", default=["sparse", "mu", "free"])
     a = ap.parse_args()
     torch.set_num_threads(2)
     piano = os.path.join(a.shared, "eval", "dev", "piano")
     clips = sorted(glob.glob(os.path.join(piano, "*.flac")))
+    if not clips:  # not tables of "0 clips, nan kbps"
+        raise SystemExit(f"shipped_events.py: error: no dev-set piano clips (eval/dev/piano/*.flac with their .csv "
+                         f"onsets) under {os.path.abspath(a.shared)}; give --shared DIR (the evaluation data folder)")
     out = ["| model | clips | bit-rate kbps | density | unit-note pairs | selective (p <= 0.01) | expected by chance | "
            "units with a selective note | of which 1-2 notes only | of which >= 1/3 of the notes |",
            "|---|---|---|---|---|---|---|---|---|---|"]

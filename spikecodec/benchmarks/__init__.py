@@ -99,6 +99,20 @@ def _plot_rows(codecs: list[dict]) -> list[dict]:
 def run(out: str = "docs", quick: bool = False, threads: int = 2, visqol: bool | None = None,
         limit: int | None = None, long_seconds: float | None = None, long_file: bool = True,
         models: list[str] | None = None, work: str | None = None, command: str | None = None) -> dict:
+    """Measure everything (see the module docstring). The dev set is checked first (one line and
+    exit when missing); a temporary work folder is removed on every exit path (errors, Ctrl-C)."""
+    from ..shareddata import require
+    require("bench", [f"eval/dev/{name}" for name in SETS] + ["eval/score.py"], shared=shared_dir())
+    own_work = work is None
+    work = work or tempfile.mkdtemp(prefix="spikecodec-bench-")
+    try:
+        return _run(out, quick, threads, visqol, limit, long_seconds, long_file, models, work, command)
+    finally:
+        if own_work:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(out, quick, threads, visqol, limit, long_seconds, long_file, models, work, command) -> dict:
     import torch
     t_start = time.perf_counter()
     torch.set_num_threads(threads)

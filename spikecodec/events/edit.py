@@ -305,7 +305,13 @@ def check_compatible(a: Header, b: Header) -> None:
         va, vb = getattr(a, name), getattr(b, name)
         if va != vb:
             what = name.replace("_", " ")
-            raise EditError(f"cannot concatenate files of different models: {what} {va} != {vb}")
+            if name == "model_id":
+                raise EditError(f"cannot concatenate files of different models: {what} {va} != {vb}")
+            if name.endswith("sample_rate"):
+                va, vb = f"{va} Hz", f"{vb} Hz"
+            # Same model: say what really differs (e.g. the source sample rate, which concat cannot change).
+            raise EditError(f"cannot concatenate files with a different {what} ({va} != {vb}); "
+                            f"both are from model {a.model_name!r} ({a.model_id})")
 
 
 def concat(a: SpkLike, b: SpkLike, *more: SpkLike):

@@ -54,31 +54,115 @@ def png_bytes(fig) -> bytes:
 
 def _spectrogram(x: np.ndarray, sr: int, n_fft: int = 1024):
     """Log-magnitude STFT (dB), Hann window, hop n_fft/4 -> (freqs, times, S[freq, time])."""
-    hop = n_fft // 4
-    if len(x) < n_fft:
-        x = np.pad(x, (0, n_fft - len(x)))
-    n = 1 + (len(x) - n_fft) // hop
-    idx = np.arange(n_fft)[None, :] + hop * np.arange(n)[:, None]
-    frames = x[idx] * np.hanning(n_fft)[None, :]
-    S = np.abs(np.fft.rfft(frames, axis=1)).T
-    S = 20 * np.log10(np.maximum(S, 1e-5))
-    times = (np.arange(n) * hop + n_fft / 2) / sr
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
-    return freqs, times, S
+    acc = _PooledSpectrogram(sr, n_fft, pool=1)
+    acc.feed(np.asarray(x))
+    return acc.result()
 
 
-def _decode_audio(spk, data: bytes | None, f0: int, f1: int, model, device: str):
-    """Decode frames [f0, f1) (with a margin so the edges are right) -> (audio, sr, t0_s)."""
-    from spikecodec import decode
+class _PooledSpectrogram:
+    """The log-magnitude STFT of a signal fed block by block, max-pooled over time.
+
+    Hann window, hop n_fft/4, frames from the first sample on (a signal shorter than one window
+    is zero-padded to it). Every ``pool`` consecutive frames become one column (their maximum,
+    so a short event stays visible), so memory is bounded by the number of columns, whatever
+    the length of the audio: a picture has only so many pixels.
+    """
+
+    def __init__(self, sr: int, n_fft: int, pool: int = 1, chunk_frames: int = 2048):
+        self.sr, self.n_fft, self.hop, self.pool = int(sr), int(n_fft), int(n_fft) // 4, max(1, int(pool))
+        self.window = np.hanning(self.n_fft)
+        self.buf = np.zeros(0)
+        self.seen = 0           # samples fed
+        self.frames = 0         # frames computed
+        self.cols: list[np.ndarray] = []
+        self.part: np.ndarray | None = None   # running max of the current, incomplete column
+        self.part_n = 0
+        self.chunk = chunk_frames
+
+    def feed(self, x: np.ndarray) -> None:
+        self.seen += len(x)
+        self.buf = np.concatenate([self.buf, np.asarray(x, dtype=np.float64)])
+        n_fft, hop = self.n_fft, self.hop
+        while len(self.buf) >= n_fft:
+            m = min(self.chunk, 1 + (len(self.buf) - n_fft) // hop)
+            idx = np.arange(n_fft)[None, :] + hop * np.arange(m)[:, None]
+            S = np.abs(np.fft.rfft(self.buf[idx] * self.window[None, :], axis=1))
+            self._add(20 * np.log10(np.maximum(S, 1e-5)))
+            self.buf = self.buf[m * hop:]
+
+    def _add(self, S: np.ndarray) -> None:
+        """S: (frames, freqs) dB."""
+        self.frames += len(S)
+        i = 0
+        while i < len(S):
+            take = min(self.pool - self.part_n, len(S) - i)
+            m = S[i:i + take].max(axis=0)
+            self.part = m if self.part is None else np.maximum(self.part, m)
+            self.part_n += take
+            i += take
+            if self.part_n == self.pool:
+                self.cols.append(self.part)
+                self.part, self.part_n = None, 0
+
+    def result(self):
+        """(freqs, times, S[freq, column]); times are the centres of each column's first frame."""
+        if self.frames == 0:  # shorter than one window: one zero-padded frame
+            pad = np.pad(self.buf, (0, self.n_fft - len(self.buf)))
+            S = np.abs(np.fft.rfft(pad * self.window))
+            self._add(20 * np.log10(np.maximum(S, 1e-5))[None, :])
+        if self.part is not None:
+            self.cols.append(self.part)
+            self.part, self.part_n = None, 0
+        S = np.stack(self.cols, axis=1)
+        times = (np.arange(S.shape[1]) * self.pool * self.hop + self.n_fft / 2) / self.sr
+        freqs = np.fft.rfftfreq(self.n_fft, 1.0 / self.sr)
+        return freqs, times, S
+
+
+def _decoded_blocks(spk, data: bytes | None, f0: int, f1: int, model, device: str):
+    """Decode frames [f0, f1) (with a margin so the edges are right), block by block (bounded
+    memory) -> (iterator of (samples, channels) float32 blocks, sr, t0_s, total samples)."""
+    from spikecodec.compress import _load_for, _output_blocks, parse
 
     from .edit import _cut
 
     h = spk.header
     margin = 64
     a, b = max(0, f0 - margin), min(h.num_frames, f1 + margin)
-    piece = _cut(spk, a, b) if (a, b) != (0, h.num_frames) or data is None else data
-    audio, sr = decode(piece, model=model, device=device)
-    return audio, sr, a * frame_seconds(h)
+    piece = spk if (a, b) == (0, h.num_frames) else parse(_cut(spk, a, b))  # the whole file: no copy
+    lm = _load_for(piece, model, device)
+    ph = piece.header
+    return _output_blocks(piece, lm, ph.source_sample_rate), ph.source_sample_rate, a * frame_seconds(h), ph.num_samples
+
+
+def _spectrograms(blocks, sr: int, a_t0: float, total: int, t0: float, t1: float, chans, width: int) -> dict:
+    """Per channel c in ``chans``: (extent, S) of the spectrogram of the audio between t0 and t1 s,
+    from (samples, channels) blocks starting at a_t0 s; at most about 2 columns per pixel."""
+    i0 = max(0, int(np.floor((t0 - a_t0) * sr)))
+    i1 = min(total, int(np.ceil((t1 - a_t0) * sr)))
+    if i1 - i0 < 16:
+        return {}  # nothing to draw (the blocks are lazy: nothing was decoded)
+    n_fft = 1024 if sr > 24000 else 512
+    hop = n_fft // 4
+    n_frames = 1 + max(0, i1 - i0 - n_fft) // hop
+    pool = max(1, -(-n_frames // (2 * int(width))))
+    accs = {c: _PooledSpectrogram(sr, n_fft, pool) for c in chans}
+    pos = 0
+    for blk in blocks:
+        a, b = max(i0, pos), min(i1, pos + len(blk))
+        if b > a:
+            for c, acc in accs.items():
+                acc.feed(blk[a - pos:b - pos, min(c, blk.shape[1] - 1)])
+        pos += len(blk)
+        if pos >= i1:
+            break
+    out = {}
+    for c, acc in accs.items():
+        fr, tt, S = acc.result()
+        x0 = a_t0 + i0 / sr
+        x1 = x0 + ((acc.frames - 1) * hop + n_fft / 2 + hop / 2) / sr  # the last frame's centre + hop/2
+        out[c] = ((x0, x1, 0, fr[-1] / 1000), S)
+    return out
 
 
 def events_figure(spk: SpkLike, *, start: float | None = None, end: float | None = None,
@@ -112,15 +196,17 @@ def events_figure(spk: SpkLike, *, start: float | None = None, end: float | None
     if len(rows) == 0 or rows.min() < 0 or rows.max() >= h.units:
         raise EditError(f"units must be within 0..{h.units - 1}")
 
-    spec_audio = None
+    t0, t1 = f0 * d, f1 * d
+    specs: dict = {}
     if spectrogram:
         if audio is not None:
             x, sr = audio
-            x = np.asarray(x, dtype=np.float64)
+            x = np.asarray(x)
             x = x[:, None] if x.ndim == 1 else x
-            spec_audio = (x, int(sr), 0.0)
+            blocks = (x[i:i + 65536] for i in range(0, len(x), 65536))
+            specs = _spectrograms(blocks, int(sr), 0.0, len(x), t0, t1, chans, width)
         else:
-            spec_audio = _decode_audio(s, data, f0, f1, model, device)
+            specs = _spectrograms(*_decoded_blocks(s, data, f0, f1, model, device), t0, t1, chans, width)
     if height is None:
         height = 90 + len(chans) * (320 + (220 if spectrogram else 0))
     fig = _new_figure(int(width), int(height), int(dpi))
@@ -129,7 +215,6 @@ def events_figure(spk: SpkLike, *, start: float | None = None, end: float | None
     ratios = [3, 2] * len(chans) if spectrogram else [1] * len(chans)
     gs = fig.add_gridspec(n_ax, 1, height_ratios=ratios, hspace=0.35,
                           left=70 / width, right=1 - 20 / width, top=1 - 50 / height, bottom=45 / height)
-    t0, t1 = f0 * d, f1 * d
     T = h.frames_per_clip
     k0, k1 = f0 // T, (f1 - 1) // T
     clips = {(ci.channel, ci.index): ci for ci in s.info.clips}
@@ -158,10 +243,11 @@ def events_figure(spk: SpkLike, *, start: float | None = None, end: float | None
         ax.set_ylim(-0.5, len(rows) - 0.5 + max(1.0, 0.06 * len(rows)))
         ytop = len(rows) - 0.5
         strip = max(1.0, 0.06 * len(rows))
+        grid, bars, colors = [], [], []  # drawn in one call each: a long file has thousands of clips
         for k in range(k0, k1 + 1):
             a, b = h.clip_time_range(k)
             if k > k0 or a > t0:
-                ax.axvline(a, color="0.5", lw=0.7, ls="--")
+                grid.append(a)
             a, b = max(a, t0), min(b, t1)
             ci = clips.get((c, k))
             if (c, k) in damaged:
@@ -170,26 +256,25 @@ def events_figure(spk: SpkLike, *, start: float | None = None, end: float | None
                 continue
             if ci is None:
                 continue
-            ax.fill_between([a, b], ytop, ytop + strip, color=LAYOUT_COLORS.get(ci.layout, "0.5"), lw=0)
+            bars.append((a, b - a))
+            colors.append(LAYOUT_COLORS.get(ci.layout, "0.5"))
             if (b - a) * px_per_s > 60:
                 bits = ci.payload_bits + ci.header_bits
                 ax.text((a + b) / 2, ytop + strip / 2, f"{ci.layout} {ci.events}ev {bits}b", ha="center",
                         va="center", fontsize=7, color="white", clip_on=True)
+        if grid:
+            ax.vlines(grid, 0, 1, transform=ax.get_xaxis_transform(), color="0.5", lw=0.7, ls="--")
+        if bars:
+            ax.broken_barh(bars, (ytop, strip), facecolors=colors, lw=0)
         ax.set_ylabel(f"unit (ch {c})" if h.channels > 1 else "unit")
         ax.set_xlim(t0, t1)
         if spectrogram:
             sax = fig.add_subplot(gs[j * 2 + 1], sharex=axes[0])
-            x, sr, a_t0 = spec_audio
-            xc = x[:, min(c, x.shape[1] - 1)]
-            i0 = max(0, int(np.floor((t0 - a_t0) * sr)))
-            i1 = min(len(xc), int(np.ceil((t1 - a_t0) * sr)))
-            if i1 - i0 >= 16:
-                n_fft = 1024 if sr > 24000 else 512
-                fr, tt, S = _spectrogram(xc[i0:i1], sr, n_fft)
+            if c in specs:
+                extent, S = specs[c]
                 vmax = float(S.max())
                 sax.imshow(S, aspect="auto", origin="lower", cmap="magma", interpolation="nearest",
-                           extent=(a_t0 + i0 / sr, a_t0 + i0 / sr + (tt[-1] + n_fft / 8 / sr if len(tt) else 0),
-                                   0, fr[-1] / 1000), vmin=vmax - 80, vmax=vmax)
+                           extent=extent, vmin=vmax - 80, vmax=vmax)
             sax.set_ylabel("kHz")
             sax.set_xlim(t0, t1)
             axes.append(sax)

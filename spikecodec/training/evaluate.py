@@ -32,10 +32,13 @@ def evaluate(model: str, sets=("piano", "music"), level=None, quality_floor=None
              input_channels=1) -> dict:
     """input_rate / input_channels: code each clip as a user's file would arrive (e.g. 44.1 kHz stereo):
     resampled with libsoxr VHQ and copied to every channel; the scorers down-mix and resample back."""
+    if out_dir is None:  # decoded files go to a temporary folder, removed on every exit path
+        with tempfile.TemporaryDirectory(prefix="spikecodec-eval-") as tmp:
+            return evaluate(model, sets, level, quality_floor, target_kbps, visqol, tmp, shared, limit, notes,
+                            input_rate, input_channels)
     import torch
     shared = shared or _shared_dir()
     lm = load_model(model, device="cpu")
-    out_dir = out_dir or tempfile.mkdtemp(prefix="spikecodec-eval-")
     result = {"model": lm.name, "model_id": lm.model_id, "path": lm.path, "level": level,
               "input_rate": input_rate, "input_channels": input_channels if input_rate else None,
               "quality_floor": quality_floor, "target_kbps": target_kbps, "threads": torch.get_num_threads(),
@@ -128,6 +131,9 @@ def main(argv=None) -> None:
     ap.add_argument("--json", help="write the full result here")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
+    from ..shareddata import require
+    require("evaluate", [f"eval/dev/{name}" for name in a.sets] + ["eval/score.py", "eval/fidelity.py"],
+            shared=_shared_dir())
     import torch
     torch.set_num_threads(a.threads)
     r = evaluate(a.model, a.sets, a.level, a.quality_floor, a.target_kbps, not a.no_visqol, a.out_dir, limit=a.limit,
