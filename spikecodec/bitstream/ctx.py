@@ -1,27 +1,27 @@
 """The ``ctx`` clip layout of .spk v2: z range-coded bit by bit with a context model.
 
-Every cell ``z[u, t]`` of a clip is coded in frame-major order (frame 0 units
-0..N-1, then frame 1, ...) with the probability of a one
+formats/spk-v2.md section 5 is the normative text; in short, for a clip z (N units x T frames):
 
-    k / 2**16,   k = max(1, ((8 * n1 + a) * 2**16) // (8 * n + 16))
+* the frames are cut into S = ceil(T / 64) *segments* of L = 64 frames (the last may be shorter);
+* **stage 1, activity flags**: for s = 0 .. S-1, for every unit u, the bit ``a[u, s]`` = "unit u has an
+  event in segment s", with context f = 2 for s = 0, else a[u, s-1]; one adaptive count pair per f,
+  shared by all units, updated after each segment;
+* **stage 2, cells**: for j = 0 .. L-1 (the position inside a segment), for s = 0 .. S-1, for every
+  unit u with ``a[u, s] = 1`` and frame ``t = s*L + j < T``: the bit ``z[u, t]``, with context
+  c = z[u, t-1] for j > 0; for j = 0, c = 0 if s = 0 or a[u, s-1] = 0 (the previous frame is known to
+  be off) else 2 (the previous frame lies in a segment decoded in lockstep: unknown).  One adaptive count
+  pair (n, n1) per (unit, c), updated after each step j with every cell coded in it.  Cells of silent
+  segments are known zeros: neither coded nor counted.
 
-where ``c = z[u, t-1]`` is the same unit's previous frame (0 before the clip's
-first frame), ``n`` is how many earlier frames of this clip had unit ``u`` in
-context ``c``, ``n1`` how many of those were ones, and ``a = 1`` for ``c = 0``,
-``a = 8`` for ``c = 1``: an adaptive count per (unit, previous frame), started
-at a prior of 1/16 (off -> on) and 1/2 (on -> on) worth two observations.  The
-state is reset at every clip, so a lost group never damages another one.
-Everything is integer arithmetic: encoder and decoder compute the same k on
-any platform.  See formats/spk-v2.md for why this model (measurements) and the
-exact coder.
+Every probability is ``k / 2**16`` with ``k = max(1, ((8*n1 + a) * 2**16) // (8*n + 16))``: an adaptive
+count started from a prior worth two observations (``a`` in eighths: cells c = 0/1/2: 1, 8, 2; flags
+f = 0/1/2: 2, 14, 8).  Integer arithmetic only, so encoder and decoder agree on every platform.  The
+segments are decoded in lockstep, so the decoder makes S + L vectorised steps per clip (68 for the usual
+256 frames) instead of one per frame.  The state is reset at every clip: damage stays local.
 
-The coder is the range coder of ``constriction`` (``stream.queue``: 64-bit
-state, 32-bit words, 24-bit probabilities), given the two-symbol table
-``[1 - k/2**16, k/2**16]``, which its fast quantizer maps exactly to
-``P(1) = 2**24 - 1 - ((2**16 - k) * (2**24 - 2)) // 2**16`` out of ``2**24``.
-
-The encoder is fully vectorised (cumulative sums over the clip, one coder
-call); the decoder makes one vectorised step per frame.
+The coder is the range coder of ``constriction`` (``stream.queue``: 64-bit state, 32-bit words, 24-bit
+probabilities), given the two-symbol table ``[1 - k/2**16, k/2**16]`` (``Categorical(perfect=False)``),
+whose quantizer maps it exactly to ``P(1) = 2**24 - 1 - ((2**16 - k) * (2**24 - 2)) // 2**16``.
 """
 
 from __future__ import annotations
@@ -30,13 +30,16 @@ import numpy as np
 
 from ._errors import SpkFormatError
 
-__all__ = ["PROB_BITS", "ctx_probabilities", "ctx_encode", "ctx_decode", "ctx_ideal_bits", "ctx_available"]
+__all__ = ["PROB_BITS", "SEGMENT", "ctx_probabilities", "ctx_encode", "ctx_decode", "ctx_ideal_bits",
+           "ctx_available"]
 
 PROB_BITS = 16
-_ONE = 1 << PROB_BITS
-_PRIOR_ONES = (1, 8)  # a: prior ones (in eighths) for previous frame off / on; prior total is 16 eighths
+SEGMENT = 64  # L
+_ONE = float(1 << PROB_BITS)
+CELL_PRIOR = (1, 8, 2)   # prior ones, in eighths of a count, of the cell contexts c = 0, 1, 2
+FLAG_PRIOR = (2, 14, 8)  # ... of the flag contexts f = 0, 1, 2
 
-try:  # constriction is a hard dependency, but keep the v1 path importable without it
+try:  # constriction is a dependency, but keep v1 importable without it
     import constriction as _constriction
 
     _MODEL = _constriction.stream.model.Categorical(perfect=False)
@@ -54,121 +57,201 @@ def _need():
         raise SpkFormatError("this .spk file uses the entropy-coded 'ctx' layout; install 'constriction' to read it")
 
 
-def _counts(z: np.ndarray):
-    """Per cell: on (previous frame on), n and n1 of its (unit, previous frame) context, all int32."""
-    N, T = z.shape
-    zi = z.view(np.int8) if z.dtype == np.bool_ else z.astype(np.int8)
-    prev = np.zeros((N, T), np.int8)
-    prev[:, 1:] = zi[:, :-1]
-    cz = np.cumsum(zi, axis=1, dtype=np.int32)
-    cz -= zi                                   # ones before t
-    both = prev & zi
-    c11 = np.cumsum(both, axis=1, dtype=np.int32)
-    c11 -= both                                # on -> on transitions before t
-    cp = cz - prev                             # frames before t whose previous frame was on
-    on = prev.view(bool)
-    n = np.where(on, cp, np.arange(T, dtype=np.int32) - cp)
-    n1 = np.where(on, c11, cz - c11)
-    return on, n, n1
+def _k(n, n1, a):
+    """16-bit probability of a one, k = max(1, ((8 n1 + a) << 16) // (8 n + 16)), as float64.
+
+    Computed as floor(float quotient): exact, because the numerator is < 2**40 and the denominator
+    < 2**21, so a quotient just below an integer m < 2**16 is at least 2**-21 below it, far more than
+    float64's spacing there (2**-36): rounding can never reach m."""
+    k = np.floor((8.0 * n1 + a) * _ONE / (8.0 * n + 16.0))
+    return np.maximum(k, 1.0, out=k)
 
 
-def _k(on, n, n1):
-    n, n1 = n.astype(np.int64), n1.astype(np.int64)
-    a = np.where(on, _PRIOR_ONES[1], _PRIOR_ONES[0])
-    return np.maximum(((8 * n1 + a) << PROB_BITS) // (8 * n + 16), 1)
-
-
-def _table(k: np.ndarray) -> np.ndarray:
-    """16-bit probabilities of a one -> the coder's rows [1 - k/2**16, k/2**16] (exact in float64)."""
-    p1 = k.astype(np.float64) * (1.0 / _ONE)
-    out = np.empty((p1.size, 2), np.float64)
-    out[:, 1] = p1
-    out[:, 0] = 1.0 - p1
+def _rows(k: np.ndarray) -> np.ndarray:
+    """k -> the coder's rows [1 - k/2**16, k/2**16] (exact in float64)."""
+    out = np.empty((k.size, 2), np.float64)
+    np.multiply(k.ravel(), 1.0 / _ONE, out=out[:, 1])
+    np.subtract(1.0, out[:, 1], out=out[:, 0])
     return out
 
 
-# A lookup table of the probability rows for every (context, n, n1) with n < _M, so that the common
-# clip of up to _M frames needs no division per cell.
+# Probability rows for every (context c, n, n1) with n < _M: a clip of at most _M frames then needs one
+# table lookup per cell in the decoder (the table is the formula, precomputed; 3 MB, built on first use).
 _M = 256
 _LUT: np.ndarray | None = None
+
+
+_KLUT: np.ndarray | None = None
+
+
+def _klut() -> np.ndarray:
+    global _KLUT
+    if _KLUT is None:
+        n, n1 = np.meshgrid(np.arange(_M, dtype=np.float64), np.arange(_M, dtype=np.float64), indexing="ij")
+        _KLUT = np.concatenate([_k(n, n1, a).ravel() for a in CELL_PRIOR])
+    return _KLUT
 
 
 def _lut() -> np.ndarray:
     global _LUT
     if _LUT is None:
-        n, n1 = np.meshgrid(np.arange(_M), np.arange(_M), indexing="ij")
-        k = np.concatenate([_k(np.zeros_like(n, bool), n, n1).ravel(), _k(np.ones_like(n, bool), n, n1).ravel()])
-        _LUT = _table(k)
+        _LUT = _rows(_klut())
     return _LUT
 
 
-def ctx_probabilities(z: np.ndarray) -> np.ndarray:
-    """k (int64, shape (N, T)): 16-bit probability of a one for every cell of clip z."""
-    return _k(*_counts(np.asarray(z, dtype=bool)))
+def _excl_cumsum(x, axis):
+    c = np.cumsum(x, axis=axis)
+    c -= x
+    return c
 
 
-def _rows(z: np.ndarray) -> np.ndarray:
-    """(N*T, 2) probability rows [P(0), P(1)] in frame-major order."""
-    on, n, n1 = _counts(z)
-    if z.shape[1] <= _M:
-        st = n * _M + n1
-        st += on * (_M * _M)
-        return _lut()[st.T.ravel()]
-    return _table(_k(on, n, n1).T.ravel())
+def _model(z: np.ndarray):
+    """The encoder's view of clip z: (flag symbols, flag k, cell symbols, cell k), each in coding order."""
+    z = np.asarray(z, dtype=bool)
+    N, T = z.shape
+    L = SEGMENT
+    S = -(-T // L)
+    zp = np.zeros((N, S * L), bool)
+    zp[:, :T] = z
+    act = zp.reshape(N, S, L).any(axis=2).T                    # (S, N)
+    # stage 1: flags in order s, u; shared counts per context f, updated per segment
+    f = np.empty((S, N), np.int64)
+    f[0] = 2
+    f[1:] = act[:-1]
+    fkey = f * S + np.arange(S)[:, None]
+    fn = _excl_cumsum(np.bincount(fkey.ravel(), minlength=3 * S).reshape(3, S), 1)
+    fn1 = _excl_cumsum(np.bincount(fkey[act], minlength=3 * S).reshape(3, S), 1)
+    fk = _k(fn, fn1, np.array(FLAG_PRIOR, np.float64)[:, None]).ravel()[fkey.ravel()]
+    # stage 2: cells of active segments in order j, s, u; per (unit, context) counts updated per step j.
+    # Everything on the (L, S, N) grid in coding order; cells of silent segments (and past T) are not coded.
+    Zt = np.ascontiguousarray(zp.reshape(N, S, L).transpose(2, 1, 0))   # (L, S, N)
+    Z8 = Zt.view(np.uint8)
+    valid = np.arange(L)[:, None] < (T - np.arange(S) * L)[None, :]    # (L, S)
+    act8 = act.view(np.uint8)
+    prev_act = np.zeros((S, N), bool)
+    prev_act[1:] = act[:-1]
+    both = act & prev_act                                               # context 2 at step 0
+    cntA = valid.astype(np.int64) @ act8.astype(np.int64)              # (L, N) cells coded at step j
+    onesA = Z8.sum(axis=1, dtype=np.int64)
+    on_prev = Z8[:-1] & valid[1:, :, None]                              # context 1 at steps j >= 1
+    c1 = on_prev.sum(axis=1, dtype=np.int64)
+    o1 = (on_prev & Z8[1:]).sum(axis=1, dtype=np.int64)
+    c2 = both.sum(axis=0, dtype=np.int64)
+    o2 = (Z8[0] & both).sum(axis=0, dtype=np.int64)
+    c0 = cntA
+    c0[1:] -= c1
+    c0[0] -= c2
+    o0 = onesA
+    o0[1:] -= o1
+    o0[0] -= o2
+    n0, n10 = _excl_cumsum(c0, 0), _excl_cumsum(o0, 0)                  # counts before step j
+    n1_, n11 = np.cumsum(c1[:-1], axis=0), np.cumsum(o1[:-1], axis=0)  # context 1: before step j = 2 .. L-1
+    K0 = _kk(0, n0, n10)
+    K1 = np.empty((L - 1, N))
+    K1[0] = _kk(1, 0, 0)
+    K1[1:] = _kk(1, n1_, n11)
+    kgrid = np.where(Zt[:-1], K1[:, None, :], K0[1:, None, :])           # steps j >= 1
+    k0 = np.where(prev_act, _kk(2, np.zeros(N, np.int64), np.zeros(N, np.int64)), K0[0])   # step 0
+    coded1 = valid[1:, :, None] & act[None]
+    return act.ravel(), fk, np.concatenate([Zt[0][act], Zt[1:][coded1]]), \
+        np.concatenate([k0[act], kgrid[coded1]])
+
+
+def _kk(c: int, n, n1):
+    """k of cell context c for counts (n, n1): from the table when the counts are small enough."""
+    if np.ndim(n) == 0 or int(np.max(n)) < _M:
+        return _klut()[(c * _M + np.asarray(n)) * _M + n1]
+    return _k(n, n1, CELL_PRIOR[c])
+
+
+def ctx_probabilities(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(symbols, k): every coded bit of clip z in coding order and its 16-bit probability of a one."""
+    a, fk, b, ck = _model(z)
+    return np.concatenate([a, b]), np.concatenate([fk, ck]).astype(np.int64)
 
 
 def ctx_ideal_bits(z: np.ndarray) -> float:
-    """The context model's own code length of clip z: sum of -log2 P(z[u, t]) (no coder overhead)."""
-    z = np.asarray(z, dtype=bool)
-    if z.size == 0:
-        return 0.0
-    p1 = ctx_probabilities(z) * (1.0 / _ONE)
-    return float(-np.log2(np.where(z, p1, 1.0 - p1)).sum())
+    """The context model's own code length of clip z: sum of -log2 P(bit) over the coded bits."""
+    sym, k = ctx_probabilities(z)
+    p1 = k * (1.0 / _ONE)
+    return float(-np.log2(np.where(sym, p1, 1.0 - p1)).sum())
 
 
 def ctx_encode(z: np.ndarray) -> np.ndarray:
     """Range-code clip z (bool (N, T)) -> uint32 words."""
     _need()
-    z = np.asarray(z, dtype=bool)
+    sym, k = ctx_probabilities(z)
     enc = _constriction.stream.queue.RangeEncoder()
-    enc.encode(np.ascontiguousarray(z.T).ravel().astype(np.int32), _MODEL, _rows(z))
+    enc.encode(sym.astype(np.int32), _MODEL, _rows(k.astype(np.float64)))
     return np.asarray(enc.get_compressed(), dtype=np.uint32)
 
 
 def ctx_decode(words: np.ndarray, N: int, T: int) -> np.ndarray:
     """Inverse of ctx_encode: uint32 words -> bool (N, T).  Raises SpkFormatError on words that are not a
-    canonical ctx stream of an N x T clip (never hangs: exactly N*T symbols are decoded)."""
+    canonical ctx stream of an N x T clip (exactly the model's symbols are decoded: it never hangs)."""
     _need()
     words = np.ascontiguousarray(words, dtype=np.uint32)
-    out = np.empty((T, N), np.int32)
+    L = SEGMENT
+    S = -(-T // L)
     try:
         dec = _constriction.stream.queue.RangeDecoder(words)
-        if T <= _M:
-            lut = _lut()
-            state = np.zeros(2 * N, np.int64)     # LUT index of each (unit, context): c*M*M + n*M + n1
-            state[1::2] = _M * _M
-            base = np.arange(0, 2 * N, 2, dtype=np.int64)
-            idx = base
-            for t in range(T):
-                st = state[idx]
-                b = dec.decode(_MODEL, lut[st])
-                out[t] = b
-                st += _M
-                st += b
-                state[idx] = st
-                idx = base + b  # (unit, this frame's value) is the next frame's context
-        else:
-            n = np.zeros(2 * N, np.int64)
-            n1 = np.zeros(2 * N, np.int64)
-            base = np.arange(0, 2 * N, 2, dtype=np.int64)
-            prev = np.zeros(N, np.int64)
-            for t in range(T):
-                idx = base + prev
-                b = dec.decode(_MODEL, _table(_k(prev.astype(bool), n[idx], n1[idx])))
-                out[t] = b
-                n[idx] += 1
-                n1[idx] += b
-                prev = b.astype(np.int64)
+        # stage 1: flags
+        act = np.zeros((S, N), bool)
+        m = np.zeros(3)
+        m1 = np.zeros(3)
+        prior = np.array(FLAG_PRIOR, np.float64)
+        f = np.full(N, 2, np.int64)
+        for s in range(S):
+            b = dec.decode(_MODEL, _rows(_k(m, m1, prior)[f]))
+            act[s] = b
+            m += np.bincount(f, minlength=3)
+            m1 += np.bincount(f, weights=b, minlength=3)
+            f = b.astype(np.int64)
+        # stage 2: cells of the active (segment, unit) rows, sorted by segment then unit
+        rs, ru = np.nonzero(act)
+        R = rs.size
+        out = np.zeros((N, S * L), bool)
+        if R:
+            last = T - (S - 1) * L                                  # frames of the last segment
+            r_short = int(np.searchsorted(rs, S - 1))              # rows before the last segment's
+            prev_act = np.zeros((S + 1, N), bool)
+            prev_act[1:] = act
+            ru3 = 3 * ru
+            idx = ru3 + np.where(prev_act[rs, ru], 2, 0)          # (unit, context) of each row's cell
+            bits = []
+            if T <= _M:   # counts < _M: one table lookup per cell; state = (c * _M + n) * _M + n1
+                lut = _lut()
+                st = np.tile(np.arange(3, dtype=np.int64) * (_M * _M), N)
+                for j in range(L):
+                    if j == last:
+                        R = r_short
+                        if not R:
+                            break
+                        idx = idx[:R]
+                    b = dec.decode(_MODEL, lut[st[idx]])
+                    bits.append(b)
+                    st += np.bincount(idx, minlength=3 * N) * _M
+                    st += np.bincount(idx[b.view(bool) if b.dtype.itemsize == 1 else b != 0], minlength=3 * N)
+                    idx = ru3[:R] + b
+            else:
+                n = np.zeros(3 * N)
+                n1 = np.zeros(3 * N)
+                prior = np.tile(np.array(CELL_PRIOR, np.float64), N)
+                for j in range(L):
+                    if j == last:
+                        R = r_short
+                        if not R:
+                            break
+                        idx = idx[:R]
+                    b = dec.decode(_MODEL, _rows(_k(n[idx], n1[idx], prior[idx])))
+                    bits.append(b)
+                    n += np.bincount(idx, minlength=3 * N)
+                    n1 += np.bincount(idx, weights=b, minlength=3 * N)
+                    idx = ru3[:R] + b
+            cols = rs * L
+            for j, b in enumerate(bits):
+                R = b.size
+                out[ru[:R], cols[:R] + j] = b != 0
         exhausted = dec.maybe_exhausted()
     except (KeyboardInterrupt, SystemExit, MemoryError):
         raise
@@ -176,4 +259,6 @@ def ctx_decode(words: np.ndarray, N: int, T: int) -> np.ndarray:
         raise SpkFormatError(f"ctx clip: invalid range-coded stream ({type(e).__name__})") from None
     if not exhausted:
         raise SpkFormatError("ctx clip: the coded stream has words left over")
-    return out.T.astype(bool)
+    if not np.array_equal(out.reshape(N, S, L).any(axis=2).T, act):
+        raise SpkFormatError("ctx clip: a segment flagged active holds no event (not canonical)")
+    return out[:, :T]
