@@ -106,68 +106,124 @@ def _excl_cumsum(x, axis):
 
 
 def _model(z: np.ndarray):
-    """The encoder's view of clip z: (flag symbols, flag k, cell symbols, cell k), each in coding order."""
+    """Every coded bit of clip z in coding order: (bits int32, k float64), computed up front from z."""
     z = np.asarray(z, dtype=bool)
     N, T = z.shape
     L = SEGMENT
     S = -(-T // L)
-    zp = np.zeros((N, S * L), bool)
-    zp[:, :T] = z
-    act = zp.reshape(N, S, L).any(axis=2).T                    # (S, N)
-    # stage 1: flags in order s, u; shared counts per context f, updated per segment
-    f = np.empty((S, N), np.int64)
+    if S * L != T:
+        zp = np.zeros((N, S * L), bool)
+        zp[:, :T] = z
+    else:
+        zp = z
+    Zt = np.ascontiguousarray(zp.reshape(N, S, L).transpose(2, 1, 0)).reshape(L, S * N)  # column s*N + u
+    act = Zt.any(axis=0)                                                # (S*N,) flags in coding order
+    actm = act.reshape(S, N)
+    # stage 1: flags; shared counts per context f, updated per segment (S is small: plain Python)
+    a_s = actm.sum(axis=1).tolist()
+    both_s = (actm[1:] & actm[:-1]).sum(axis=1).tolist()
+    m, m1 = [0, 0, 0], [0, 0, 0]
+    table = np.empty((S, 3))
+    for s in range(S):
+        table[s] = [max(1, ((8 * m1[f] + FLAG_PRIOR[f]) << PROB_BITS) // (8 * m[f] + 16)) for f in range(3)]
+        if s == 0:
+            m[2] += N
+            m1[2] += a_s[0]
+        else:
+            m[1] += a_s[s - 1]
+            m1[1] += both_s[s - 1]
+            m[0] += N - a_s[s - 1]
+            m1[0] += a_s[s] - both_s[s - 1]
+    f = np.empty((S, N), np.intp)
     f[0] = 2
-    f[1:] = act[:-1]
-    fkey = f * S + np.arange(S)[:, None]
-    fn = _excl_cumsum(np.bincount(fkey.ravel(), minlength=3 * S).reshape(3, S), 1)
-    fn1 = _excl_cumsum(np.bincount(fkey[act], minlength=3 * S).reshape(3, S), 1)
-    fk = _k(fn, fn1, np.array(FLAG_PRIOR, np.float64)[:, None]).ravel()[fkey.ravel()]
-    # stage 2: cells of active segments in order j, s, u; per (unit, context) counts updated per step j.
-    # Everything on the (L, S, N) grid in coding order; cells of silent segments (and past T) are not coded.
-    Zt = np.ascontiguousarray(zp.reshape(N, S, L).transpose(2, 1, 0))   # (L, S, N)
-    Z8 = Zt.view(np.uint8)
-    valid = np.arange(L)[:, None] < (T - np.arange(S) * L)[None, :]    # (L, S)
-    act8 = act.view(np.uint8)
-    prev_act = np.zeros((S, N), bool)
-    prev_act[1:] = act[:-1]
-    both = act & prev_act                                               # context 2 at step 0
-    cntA = valid.astype(np.int64) @ act8.astype(np.int64)              # (L, N) cells coded at step j
-    onesA = Z8.sum(axis=1, dtype=np.int64)
-    on_prev = Z8[:-1] & valid[1:, :, None]                              # context 1 at steps j >= 1
-    c1 = on_prev.sum(axis=1, dtype=np.int64)
-    o1 = (on_prev & Z8[1:]).sum(axis=1, dtype=np.int64)
-    c2 = both.sum(axis=0, dtype=np.int64)
-    o2 = (Z8[0] & both).sum(axis=0, dtype=np.int64)
-    c0 = cntA
-    c0[1:] -= c1
-    c0[0] -= c2
-    o0 = onesA
-    o0[1:] -= o1
-    o0[0] -= o2
-    n0, n10 = _excl_cumsum(c0, 0), _excl_cumsum(o0, 0)                  # counts before step j
-    n1_, n11 = np.cumsum(c1[:-1], axis=0), np.cumsum(o1[:-1], axis=0)  # context 1: before step j = 2 .. L-1
-    K0 = _kk(0, n0, n10)
+    f[1:] = actm[:-1]
+    f += 3 * np.arange(S)[:, None]
+    ra = np.flatnonzero(act)                                            # active rows, s-major then u
+    R = ra.size
+    last = T - (S - 1) * L                                              # frames of the last segment
+    r_short = int(np.searchsorted(ra, (S - 1) * N)) if last < L else R  # rows coded at steps j >= last
+    ncells = R * last + r_short * (L - last)
+    bits = np.empty(S * N + ncells, np.int32)
+    k = np.empty(S * N + ncells)
+    bits[:S * N] = act
+    k[:S * N] = table.ravel()[f.ravel()]
+    if not R:
+        return bits, k
+    # stage 2: cells of the active rows, step j major; per (unit, context) counts updated per step
+    ru = ra % N
+    Zr = Zt[:, ra]                                                      # (L, R); zero past T
+    pa = np.zeros(R, bool)                                              # previous segment of the unit active
+    later = ra >= N
+    pa[later] = act[ra[later] - N]
+    Z8 = Zr.view(np.uint8)
+    valid = np.ones((L, R), np.uint8)
+    if r_short < R:
+        valid[last:, r_short:] = 0
+    U = _unit_sum(ru, N)
+    cnt = np.empty((2, L, N))                                           # context 0 at steps j: cells, ones
+    c1 = np.empty((2, L - 1, N))                                        # context 1 at steps j >= 1
+    cnt[0] = U(valid)
+    cnt[1] = U(Z8)
+    prevv = Z8[:-1] & valid[1:]
+    c1[0] = U(prevv)
+    c1[1] = U(prevv & Z8[1:])
+    cnt[:, 1:] -= c1
+    cnt[0, 0] -= np.bincount(ru, weights=pa, minlength=N)
+    cnt[1, 0] -= np.bincount(ru, weights=pa & Zr[0], minlength=N)
+    n0 = np.cumsum(cnt, axis=1)
+    n0 -= cnt
+    K0 = _kk(0, n0[0], n0[1])                                           # (L, N)
     K1 = np.empty((L - 1, N))
     K1[0] = _kk(1, 0, 0)
-    K1[1:] = _kk(1, n1_, n11)
-    kgrid = np.where(Zt[:-1], K1[:, None, :], K0[1:, None, :])           # steps j >= 1
-    k0 = np.where(prev_act, _kk(2, np.zeros(N, np.int64), np.zeros(N, np.int64)), K0[0])   # step 0
-    coded1 = valid[1:, :, None] & act[None]
-    return act.ravel(), fk, np.concatenate([Zt[0][act], Zt[1:][coded1]]), \
-        np.concatenate([k0[act], kgrid[coded1]])
+    if L > 2:
+        n1 = np.cumsum(c1[:, :-1], axis=1)
+        K1[1:] = _kk(1, n1[0], n1[1])
+    kr = np.empty((L, R))
+    kr[0] = np.where(pa, _kk(2, 0, 0), K0[0, ru])
+    kr[1:] = np.where(Zr[:-1], K1[:, ru], K0[1:, ru])
+    o = S * N
+    if r_short == R:
+        bits[o:] = Z8.ravel()
+        k[o:] = kr.ravel()
+    else:
+        h = R * last
+        bits[o:o + h] = Z8[:last].ravel()
+        k[o:o + h] = kr[:last].ravel()
+        bits[o + h:] = Z8[last:, :r_short].ravel()
+        k[o + h:] = kr[last:, :r_short].ravel()
+    return bits, k
+
+
+def _unit_sum(ru: np.ndarray, N: int):
+    """A function (L, R) array -> (L, N) float: the sum over the rows of each unit."""
+    order = np.argsort(ru, kind="stable")
+    su = ru[order]
+    starts = np.flatnonzero(np.r_[True, su[1:] != su[:-1]])
+    units = su[starts]
+
+    def f(x):
+        out = np.zeros((x.shape[0], N))
+        out[:, units] = np.add.reduceat(x[:, order], starts, axis=1, dtype=np.float64)
+        return out
+    return f
 
 
 def _kk(c: int, n, n1):
-    """k of cell context c for counts (n, n1): from the table when the counts are small enough."""
-    if np.ndim(n) == 0 or int(np.max(n)) < _M:
-        return _klut()[(c * _M + np.asarray(n)) * _M + n1]
+    """k of cell context c for counts (n, n1) (float arrays of integers): from the table when they are small."""
+    if np.ndim(n) == 0:
+        return float(max(1, ((8 * int(n1) + CELL_PRIOR[c]) << PROB_BITS) // (8 * int(n) + 16)))
+    if n.size and n.max() < _M:
+        idx = n * _M
+        idx += n1
+        idx += c * _M * _M
+        return _klut()[idx.astype(np.intp)]
     return _k(n, n1, CELL_PRIOR[c])
 
 
 def ctx_probabilities(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(symbols, k): every coded bit of clip z in coding order and its 16-bit probability of a one."""
-    a, fk, b, ck = _model(z)
-    return np.concatenate([a, b]), np.concatenate([fk, ck]).astype(np.int64)
+    """(bits, k): every coded bit of clip z in coding order and its 16-bit probability of a one."""
+    bits, k = _model(z)
+    return bits, k.astype(np.int64)
 
 
 def ctx_ideal_bits(z: np.ndarray) -> float:
@@ -180,9 +236,9 @@ def ctx_ideal_bits(z: np.ndarray) -> float:
 def ctx_encode(z: np.ndarray) -> np.ndarray:
     """Range-code clip z (bool (N, T)) -> uint32 words."""
     _need()
-    sym, k = ctx_probabilities(z)
+    bits, k = _model(z)
     enc = _constriction.stream.queue.RangeEncoder()
-    enc.encode(sym.astype(np.int32), _MODEL, _rows(k.astype(np.float64)))
+    enc.encode(bits, _MODEL, _rows(k))
     return np.asarray(enc.get_compressed(), dtype=np.uint32)
 
 
