@@ -319,12 +319,15 @@ class SpkWriter:
     ...     w.write_clip([z_c[:, k*T:(k+1)*T] for z_c in z], levels_k_or_None)
     >>> w.close()                               # flushes the last group
 
-    Memory is bounded by one group (clips_per_group clip indices).  ``version`` 2 (the default) may use
-    the entropy-coded ctx layout; ``version=1`` writes the strict paper container.
+    Memory is bounded by one group (clips_per_group clip indices).  ``version`` (default:
+    ``header.format_version``, itself 2 by default) 2 may use the entropy-coded ctx layout; 1 writes the strict
+    paper container.
     """
 
-    def __init__(self, fileobj: BinaryIO, header: Header, version: int = FORMAT_VERSION):
+    def __init__(self, fileobj: BinaryIO, header: Header, version: int | None = None):
         _validate_header(header)
+        if version is None:
+            version = header.format_version
         if version not in SUPPORTED_VERSIONS:
             raise ValueError(f".spk format version must be one of {SUPPORTED_VERSIONS}, got {version!r}")
         self.header = dataclasses.replace(header, format_version=int(version))
@@ -385,11 +388,11 @@ class SpkWriter:
 
 
 def write_spk(header: Header, z: Sequence[np.ndarray], levels: Sequence[np.ndarray] | None = None,
-              version: int = FORMAT_VERSION) -> bytes:
+              version: int | None = None) -> bytes:
     """Encode a whole file. ``z``: per channel a bool array (units, num_frames);
     ``levels``: None, or per channel an int array (num_clips,) of values 0..31.
-    ``version``: 2 (default; each clip in the cheapest of five layouts, ctx included) or 1 (the paper's
-    container, four layouts). ``header.format_version`` is ignored."""
+    ``version``: 2 (each clip in the cheapest of five layouts, ctx included) or 1 (the paper's container, four
+    layouts); default ``header.format_version`` (2 for a new Header; a re-written file keeps its version)."""
     _validate_header(header)
     h = header
     if len(z) != h.channels:
