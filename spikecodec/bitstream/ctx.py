@@ -244,77 +244,119 @@ def ctx_encode(z: np.ndarray) -> np.ndarray:
 
 def ctx_decode(words: np.ndarray, N: int, T: int) -> np.ndarray:
     """Inverse of ctx_encode: uint32 words -> bool (N, T).  Raises SpkFormatError on words that are not a
-    canonical ctx stream of an N x T clip (exactly the model's symbols are decoded: it never hangs)."""
+    canonical ctx code of an N x T clip (exactly the model's bits are decoded: it never hangs)."""
+    z = ctx_decode_many([words], N, T)[0]
+    if isinstance(z, str):
+        raise SpkFormatError(z)
+    return z
+
+
+class _Clip:
+    """One clip's range decoder; a failure (constriction raises on codes invalid for the model) is kept as a
+    message, after which the clip decodes zeros (the caller drops it)."""
+
+    __slots__ = ("dec", "error")
+
+    def __init__(self, words):
+        self.error = None
+        try:
+            self.dec = _constriction.stream.queue.RangeDecoder(np.ascontiguousarray(words, dtype=np.uint32))
+        except Exception as e:  # noqa: BLE001
+            self.dec, self.error = None, f"ctx clip: invalid range-coded stream ({type(e).__name__})"
+
+    def decode(self, rows, out):
+        if self.error is None:
+            try:
+                out[:] = self.dec.decode(_MODEL, rows)
+                return
+            except (KeyboardInterrupt, SystemExit, MemoryError):
+                raise
+            except BaseException as e:  # AssertionError, or a pyo3 panic
+                self.error = f"ctx clip: invalid range-coded stream ({type(e).__name__})"
+        out[:] = 0
+
+
+def ctx_decode_many(words_list, N: int, T: int) -> list:
+    """Decode several N x T ctx clips in lockstep (their numpy work batched, one coder call per clip and
+    step): per clip a bool (N, T) array, or a str saying why that clip's code is invalid or not canonical."""
     _need()
-    words = np.ascontiguousarray(words, dtype=np.uint32)
+    B = len(words_list)
+    if not B:
+        return []
     L = SEGMENT
     S = -(-T // L)
-    try:
-        dec = _constriction.stream.queue.RangeDecoder(words)
-        # stage 1: flags
-        act = np.zeros((S, N), bool)
-        m = np.zeros(3)
-        m1 = np.zeros(3)
-        prior = np.array(FLAG_PRIOR, np.float64)
-        f = np.full(N, 2, np.int64)
-        for s in range(S):
-            b = dec.decode(_MODEL, _rows(_k(m, m1, prior)[f]))
-            act[s] = b
-            m += np.bincount(f, minlength=3)
-            m1 += np.bincount(f, weights=b, minlength=3)
-            f = b.astype(np.int64)
-        # stage 2: cells of the active (segment, unit) rows, sorted by segment then unit
-        rs, ru = np.nonzero(act)
-        R = rs.size
-        out = np.zeros((N, S * L), bool)
-        if R:
-            last = T - (S - 1) * L                                  # frames of the last segment
-            r_short = int(np.searchsorted(rs, S - 1))              # rows before the last segment's
-            prev_act = np.zeros((S + 1, N), bool)
-            prev_act[1:] = act
-            ru3 = 3 * ru
-            idx = ru3 + np.where(prev_act[rs, ru], 2, 0)          # (unit, context) of each row's cell
-            bits = []
-            if T <= _M:   # counts < _M: one table lookup per cell; state = (c * _M + n) * _M + n1
-                lut = _lut()
-                st = np.tile(np.arange(3, dtype=np.int64) * (_M * _M), N)
-                for j in range(L):
-                    if j == last:
-                        R = r_short
-                        if not R:
-                            break
-                        idx = idx[:R]
-                    b = dec.decode(_MODEL, lut[st[idx]])
-                    bits.append(b)
-                    st += np.bincount(idx, minlength=3 * N) * _M
-                    st += np.bincount(idx[b.view(bool) if b.dtype.itemsize == 1 else b != 0], minlength=3 * N)
-                    idx = ru3[:R] + b
+    clips = [_Clip(w) for w in words_list]
+    # stage 1: flags, all clips at once; per clip shared counts per context f
+    act = np.zeros((S, B, N), np.int32)
+    cnt = np.zeros((B, 3))
+    ones = np.zeros((B, 3))
+    prior = np.array(FLAG_PRIOR, np.float64)
+    boff = 3 * np.arange(B)[:, None]
+    f = np.full((B, N), 2, np.int64)
+    for s in range(S):
+        rows = _rows(_k(cnt, ones, prior).ravel()[(f + boff).ravel()])
+        flags = act[s]
+        for b, c in enumerate(clips):
+            c.decode(rows[b * N:(b + 1) * N], flags[b])
+        key = (f + boff).ravel()
+        cnt += np.bincount(key, minlength=3 * B).reshape(B, 3)
+        ones += np.bincount(key, weights=flags.ravel(), minlength=3 * B).reshape(B, 3)
+        f = flags.astype(np.int64)
+    actb = act.transpose(1, 0, 2) != 0                           # (B, S, N)
+    # stage 2: the active (segment, unit) rows of every clip, clip-major, then segment, then unit
+    rb, rs, ru = np.nonzero(actb)
+    out = np.zeros((B, N, S * L), bool)
+    if rb.size:
+        last = T - (S - 1) * L                                    # frames of the last segment
+        prev = np.zeros((B, S + 1, N), bool)
+        prev[:, 1:] = actb
+        base = 3 * (rb * N + ru)                                  # (clip, unit) of each row
+        idx = base + np.where(prev[rb, rs, ru], 2, 0)
+        R = rb.size
+        alive = None                                              # all rows, until the last segment ends
+        grid = np.zeros((L, R), np.int32)                         # decoded bits, step x row
+        bl = np.searchsorted(rb, np.arange(B + 1)).tolist()      # rows of clip b: bl[b]:bl[b + 1]
+        lut = _lut() if T <= _M else None
+        if lut is not None:   # counts < _M: one table lookup per cell; state = (c * _M + n) * _M + n1
+            st = np.tile(np.arange(3, dtype=np.int64) * (_M * _M), B * N)
+        else:
+            n = np.zeros(3 * B * N)
+            n1 = np.zeros(3 * B * N)
+            pri = np.tile(np.array(CELL_PRIOR, np.float64), B * N)
+        one = clips[0] if B == 1 else None
+        for j in range(L):
+            if j == last:                                         # the last segment has ended
+                alive = np.flatnonzero(rs != S - 1)
+                if not alive.size:
+                    break
+                idx, base = idx[alive], base[alive]
+                bl = np.searchsorted(rb[alive], np.arange(B + 1)).tolist()
+            rows = lut[st[idx]] if lut is not None else _rows(_k(n[idx], n1[idx], pri[idx]))
+            bits = grid[j] if alive is None else np.empty(alive.size, np.int32)
+            if one is not None:
+                one.decode(rows, bits)
             else:
-                n = np.zeros(3 * N)
-                n1 = np.zeros(3 * N)
-                prior = np.tile(np.array(CELL_PRIOR, np.float64), N)
-                for j in range(L):
-                    if j == last:
-                        R = r_short
-                        if not R:
-                            break
-                        idx = idx[:R]
-                    b = dec.decode(_MODEL, _rows(_k(n[idx], n1[idx], prior[idx])))
-                    bits.append(b)
-                    n += np.bincount(idx, minlength=3 * N)
-                    n1 += np.bincount(idx, weights=b, minlength=3 * N)
-                    idx = ru3[:R] + b
-            cols = rs * L
-            for j, b in enumerate(bits):
-                R = b.size
-                out[ru[:R], cols[:R] + j] = b != 0
-        exhausted = dec.maybe_exhausted()
-    except (KeyboardInterrupt, SystemExit, MemoryError):
-        raise
-    except BaseException as e:  # constriction raises AssertionError / a pyo3 panic on invalid streams
-        raise SpkFormatError(f"ctx clip: invalid range-coded stream ({type(e).__name__})") from None
-    if not exhausted:
-        raise SpkFormatError("ctx clip: the coded stream has words left over")
-    if not np.array_equal(out.reshape(N, S, L).any(axis=2).T, act):
-        raise SpkFormatError("ctx clip: a segment flagged active holds no event (not canonical)")
-    return out[:, :T]
+                for b, c in enumerate(clips):
+                    if bl[b] < bl[b + 1]:
+                        c.decode(rows[bl[b]:bl[b + 1]], bits[bl[b]:bl[b + 1]])
+            if alive is not None:
+                grid[j, alive] = bits
+            if lut is not None:   # n += 1 and n1 += bit for each decoded cell's (clip, unit, context)
+                np.add(st, np.bincount(idx, weights=bits + _M, minlength=3 * B * N), out=st, casting="unsafe")
+            else:
+                n += np.bincount(idx, minlength=3 * B * N)
+                n1 += np.bincount(idx, weights=bits, minlength=3 * B * N)
+            idx = base + bits
+        out[rb[:, None], ru[:, None], (rs * L)[:, None] + np.arange(L)] = grid.T != 0
+    seg = out.reshape(B, N, S, L).any(axis=3).transpose(0, 2, 1)   # (B, S, N)
+    result = []
+    for b, c in enumerate(clips):
+        if c.error is not None:
+            result.append(c.error)
+        elif not c.dec.maybe_exhausted():
+            result.append("ctx clip: the coded stream has words left over")
+        elif not np.array_equal(seg[b], actb[b]):
+            result.append("ctx clip: a segment flagged active holds no event (not canonical)")
+        else:
+            result.append(out[b, :, :T])
+    return result
