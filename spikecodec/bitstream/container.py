@@ -31,7 +31,7 @@ from typing import BinaryIO, Sequence
 
 import numpy as np
 
-from .ctx import ctx_ideal_bits
+from .ctx import ctx_decode_many, ctx_ideal_bits
 from .layouts import (
     CTX,
     LAYOUTS,
@@ -40,6 +40,7 @@ from .layouts import (
     SpkFormatError,
     choose_layout,
     clip_header_bits,
+    ctx_words,
     decode_payload_np,
     encode_clip_np,
     parse_clip_header,
@@ -74,6 +75,7 @@ GROUP_HEADER_BYTES = _GROUP.size + 2  # 16
 MIN_HEADER_BYTES = _PRELUDE.size + _FIXED.size + 1 + 1 + 4  # 48
 
 FLAG_HAS_LEVELS = 0x01
+_CTX_BATCH = 64  # ctx clips decoded together (memory: 64 x N x T bools)
 
 # v1 limits (also what a reader accepts before allocating anything)
 MAX_UNITS = 65535
@@ -504,7 +506,10 @@ class SpkFile:
 
 
 def _decode_group(h: Header, g: int, payload: bytes, ideal: bool = False):
-    """Decode every record of group g. Raises SpkFormatError if anything is off."""
+    """Decode every record of group g. Raises SpkFormatError if anything is off.
+
+    ctx records are checked and their words extracted, but not decoded: their z is None here and the caller
+    decodes all of a file's ctx clips together (ctx_decode_many) and drops the group if one fails."""
     bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8))
     N, C, hl, v = h.units, h.channels, h.has_levels, h.format_version
     off = 0
@@ -513,10 +518,13 @@ def _decode_group(h: Header, g: int, payload: bytes, ideal: bool = False):
         Tk = h.clip_frames(k)
         for c in range(C):
             layout, S, level, start, pbits = parse_clip_header(bits, off, N, Tk, hl, v)
-            if layout != CTX and layout != choose_layout(S, N, Tk):
-                raise SpkFormatError(f"clip {k} channel {c}: layout {layout} is not the cheapest")
-            zc = decode_payload_np(bits, start, layout, S, N, Tk)
-            ib = ctx_ideal_bits(zc) if ideal else None
+            if layout == CTX:
+                zc = ctx_words(bits, start, S, N, Tk)
+            else:
+                if layout != choose_layout(S, N, Tk):
+                    raise SpkFormatError(f"clip {k} channel {c}: layout {layout} is not the cheapest")
+                zc = decode_payload_np(bits, start, layout, S, N, Tk)
+            ib = ctx_ideal_bits(zc) if ideal and layout != CTX else None
             out.append((c, k, zc, ClipInfo(c, k, Tk, S, layout, level, pbits, start - off, ib)))
             off = start + pbits
     pad = bits.size - off
@@ -561,6 +569,24 @@ def _parse(data, keep_z: bool, max_cells: int, ideal: bool = False):
             return None
         return index, length, pcrc
 
+    pending: dict[int, list] = {}  # frames -> [(group, record index, words)] of the ctx clips to decode
+
+    def decode_pending(frames: int, items: list) -> None:
+        for i in range(0, len(items), _CTX_BATCH):
+            chunk = items[i:i + _CTX_BATCH]
+            zs = ctx_decode_many([w for _, _, w in chunk], h.units, frames)
+            for (g, r, _), zc in zip(chunk, zs):
+                if g not in good:
+                    continue
+                records = good[g][0]
+                ci = records[r][3]
+                if isinstance(zc, str) or int(np.count_nonzero(zc)) != ci.events:
+                    del good[g]  # one bad clip costs its group
+                    continue
+                if ideal:
+                    ci.ideal_bits = ctx_ideal_bits(zc)
+                records[r] = (records[r][0], records[r][1], zc, ci)
+
     while pos < n and expected < G:
         gh = try_header(pos)
         if gh is None:  # lost sync: scan for the next group header that checks
@@ -580,9 +606,17 @@ def _parse(data, keep_z: bool, max_cells: int, ideal: bool = False):
                 good[index] = _decode_group(h, index, payload, ideal)
             except SpkFormatError:
                 pass
+            else:
+                for r, (_, _, zc, ci) in enumerate(good[index][0]):
+                    if ci.layout == CTX:
+                        pending.setdefault(ci.frames, []).append((index, r, zc))
+                        if len(pending[ci.frames]) >= _CTX_BATCH:
+                            decode_pending(ci.frames, pending.pop(ci.frames))
         expected = index + 1
         pos = start + length
 
+    for frames, items in pending.items():
+        decode_pending(frames, items)
     C, N = h.channels, h.units
     if G and not good:
         raise SpkFormatError(f"damaged .spk file: all {h.num_clips * C} clips are lost")

@@ -318,17 +318,21 @@ def _check_pointers(ptr: np.ndarray, S: int) -> np.ndarray:
     return counts
 
 
+def ctx_words(bits: np.ndarray, start: int, S: int, N: int, T: int) -> np.ndarray:
+    """The uint32 words of the ctx payload at ``start`` (its word count checked to be canonical)."""
+    wW = ctx_count_bits(N, T)
+    W = _int_field(bits, start, wW)
+    if wW + 32 * W >= min(layout_costs(S, N, T).values()):
+        raise SpkFormatError("ctx clip: not cheaper than the best v1 layout (not canonical)")
+    seg = bits[start + wW:start + wW + 32 * W]
+    return np.packbits(seg).view(">u4").astype(np.uint32)
+
+
 def decode_payload_np(bits: np.ndarray, start: int, layout: str, S: int, N: int, T: int) -> np.ndarray:
     """Decode a payload into a bool (N, T) matrix, validating canonical form."""
     bN, bT, bP = bit_width(N), bit_width(T), bit_width(S + 1)
     if layout == CTX:
-        wW = ctx_count_bits(N, T)
-        W = _int_field(bits, start, wW)
-        if wW + 32 * W >= min(layout_costs(S, N, T).values()):
-            raise SpkFormatError("ctx clip: not cheaper than the best v1 layout (not canonical)")
-        seg = bits[start + wW:start + wW + 32 * W]
-        words = np.packbits(seg).view(">u4").astype(np.uint32)
-        z = ctx_decode(words, N, T)
+        z = ctx_decode(ctx_words(bits, start, S, N, T), N, T)
         if int(np.count_nonzero(z)) != S:
             raise SpkFormatError("ctx clip: event count does not match its header")
         return z
