@@ -156,20 +156,24 @@ def _model(z: np.ndarray):
     later = ra >= N
     pa[later] = act[ra[later] - N]
     Z8 = Zr.view(np.uint8)
-    valid = np.ones((L, R), np.uint8)
-    if r_short < R:
-        valid[last:, r_short:] = 0
     U = _unit_sum(ru, N)
-    cnt = np.empty((2, L, N))                                           # context 0 at steps j: cells, ones
-    c1 = np.empty((2, L - 1, N))                                        # context 1 at steps j >= 1
-    cnt[0] = U(valid)
-    cnt[1] = U(Z8)
-    prevv = Z8[:-1] & valid[1:]
-    c1[0] = U(prevv)
-    c1[1] = U(prevv & Z8[1:])
+    onesA = U(Z8)                                                       # (L, N): ones at step j
+    o1 = U(Z8[:-1] & Z8[1:])                                            # (L-1, N): ones after a one, steps j >= 1
+    rows_u = np.bincount(ru, minlength=N).astype(np.int64)              # coded cells per step (all rows)
+    cnt = np.empty((2, L, N), np.int64)                                 # context 0 at steps j: cells, ones
+    c1 = np.empty((2, L - 1, N), np.int64)                              # context 1 at steps j >= 1
+    cnt[0] = rows_u
+    cnt[1] = onesA
+    c1[0] = onesA[:-1]                                                  # a one at j-1 makes context 1 at j
+    c1[1] = o1
+    if r_short < R:                                                     # the last segment ends at step last
+        short_u = np.bincount(ru[r_short:], minlength=N)
+        cnt[0, last:] -= short_u
+        ones_last = np.bincount(ru[r_short:], weights=Z8[last - 1, r_short:], minlength=N).astype(np.int64)
+        c1[0, last - 1] -= ones_last                                    # (no cell of theirs at step last)
     cnt[:, 1:] -= c1
-    cnt[0, 0] -= np.bincount(ru, weights=pa, minlength=N)
-    cnt[1, 0] -= np.bincount(ru, weights=pa & Zr[0], minlength=N)
+    cnt[0, 0] -= np.bincount(ru, weights=pa, minlength=N).astype(np.int64)
+    cnt[1, 0] -= np.bincount(ru, weights=pa & Zr[0], minlength=N).astype(np.int64)
     n0 = np.cumsum(cnt, axis=1)
     n0 -= cnt
     K0 = _kk(0, n0[0], n0[1])                                           # (L, N)
@@ -202,8 +206,8 @@ def _unit_sum(ru: np.ndarray, N: int):
     units = su[starts]
 
     def f(x):
-        out = np.zeros((x.shape[0], N))
-        out[:, units] = np.add.reduceat(x[:, order], starts, axis=1, dtype=np.float64)
+        out = np.zeros((x.shape[0], N), np.int64)
+        out[:, units] = np.add.reduceat(x[:, order], starts, axis=1, dtype=np.int64)
         return out
     return f
 
@@ -216,8 +220,8 @@ def _kk(c: int, n, n1):
         idx = n * _M
         idx += n1
         idx += c * _M * _M
-        return _klut()[idx.astype(np.intp)]
-    return _k(n, n1, CELL_PRIOR[c])
+        return _klut()[idx]
+    return _k(n.astype(np.float64), n1.astype(np.float64), CELL_PRIOR[c])
 
 
 def ctx_probabilities(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
