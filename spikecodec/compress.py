@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from .audio import Resampler, as_2d, open_audio, read_blocks, readable_source, to_bytes, write_audio
-from .bitstream import Header, SpkFile, SpkFormatError, choose_layout, clip_header_bits, layout_costs, read_spk, write_spk
+from .bitstream import FORMAT_VERSION, Header, SpkFile, SpkFormatError, read_spk, record_bits, write_spk
 from .checkpoint import LoadedModel, find_by_id, load_model, missing_model_message
 from .errors import CodecError  # noqa: F401  (re-exported for callers)
 
@@ -32,11 +32,10 @@ def _model(model, device) -> LoadedModel:
     return model if isinstance(model, LoadedModel) else load_model(model, device=device)
 
 
-def clip_bits(z_clip: np.ndarray, has_level: bool) -> int:
-    """Exact bits of one clip record in its cheapest layout (no group overhead)."""
-    n, t = z_clip.shape
-    s = int(z_clip.sum())
-    return clip_header_bits(n, t, has_level) + layout_costs(s, n, t)[choose_layout(s, n, t)]
+def clip_bits(z_clip: np.ndarray, has_level: bool, version: int = FORMAT_VERSION) -> int:
+    """Exact bits of one clip record in its cheapest layout of .spk ``version`` (no group overhead):
+    in v2 that may be the entropy-coded ctx layout, whose cost is that of the real code."""
+    return record_bits(z_clip, has_level, version)
 
 
 @dataclass
@@ -69,8 +68,9 @@ class RateControl:
 class _StreamEncoder:
     """Feeds model-rate audio (samples, channels); yields nothing until `finish` returns z."""
 
-    def __init__(self, lm: LoadedModel, channels: int, rate: RateControl):
+    def __init__(self, lm: LoadedModel, channels: int, rate: RateControl, version: int = FORMAT_VERSION):
         import torch
+        self.version = version
         self.torch, self.lm, self.net, self.rate = torch, lm, lm.net, rate
         c = lm.config
         self.hop, self.pad = c.hop, c.n_fft // 2 - c.hop // 2
@@ -164,7 +164,7 @@ class _StreamEncoder:
         if rc.target_kbps is not None:
             # --target-kbps is the whole file's rate: each channel's clip gets its share of it
             budget = rc.target_kbps * 1000 * (b - a) * self.hop / self.lm.config.sample_rate / self.channels
-            ok = lambda mu: clip_bits(z_at(mu), True) <= budget          # noqa: E731
+            ok = lambda mu: clip_bits(z_at(mu), True, self.version) <= budget  # noqa: E731
             lo, hi = lowest, highest                                      # find the lowest mu that fits
             if not ok(hi):
                 return z_at(hi), hi
@@ -200,10 +200,12 @@ def _header(lm: LoadedModel, source_rate: int, channels: int, num_samples: int, 
 
 
 def _encode_blocks(blocks: Iterator[np.ndarray], source_rate: int, channels: int, lm: LoadedModel,
-                   rate: RateControl) -> bytes:
+                   rate: RateControl, spk_version: int = FORMAT_VERSION) -> bytes:
     rate.validate(lm)
+    if spk_version not in (1, 2):
+        raise CodecError(f".spk format version must be 1 or 2, got {spk_version!r}")
     resample = Resampler(int(source_rate), lm.config.sample_rate, channels)
-    enc = _StreamEncoder(lm, channels, rate)
+    enc = _StreamEncoder(lm, channels, rate, spk_version)
     num_samples = 0
     for block in blocks:
         num_samples += len(block)
@@ -212,22 +214,27 @@ def _encode_blocks(blocks: Iterator[np.ndarray], source_rate: int, channels: int
         raise CodecError("no audio samples")
     enc.feed(resample(np.zeros((0, channels), np.float32), last=True))
     z, levels, n_frames = enc.finish()
-    return write_spk(_header(lm, source_rate, channels, num_samples, n_frames), z, levels)
+    return write_spk(_header(lm, source_rate, channels, num_samples, n_frames), z, levels, version=spk_version)
 
 
 def encode(audio: np.ndarray, sample_rate: int, model=None, level: int | None = None,
-           target_kbps: float | None = None, quality_floor: float | None = None, device: str = "auto") -> bytes:
-    """audio (samples,) or (samples, channels), any rate -> .spk bytes."""
+           target_kbps: float | None = None, quality_floor: float | None = None, device: str = "auto",
+           spk_version: int = FORMAT_VERSION) -> bytes:
+    """audio (samples,) or (samples, channels), any rate -> .spk bytes.
+
+    ``spk_version``: 2 (default, entropy-coded clips where they are cheaper) or 1 (the paper's container)."""
     a = as_2d(audio)
     if not 1000 <= int(sample_rate) <= 384000:
         raise CodecError(f"sample rate {sample_rate} Hz is out of range")
     lm = _model(model, device)
     blocks = (a[i:i + 65536] for i in range(0, len(a), 65536))
-    return _encode_blocks(blocks, int(sample_rate), a.shape[1], lm, RateControl(level, target_kbps, quality_floor))
+    return _encode_blocks(blocks, int(sample_rate), a.shape[1], lm, RateControl(level, target_kbps, quality_floor),
+                          spk_version)
 
 
 def encode_file(src, dst, model=None, level: int | None = None, target_kbps: float | None = None,
-                quality_floor: float | None = None, device: str = "auto", progress=None) -> int:
+                quality_floor: float | None = None, device: str = "auto", progress=None,
+                spk_version: int = FORMAT_VERSION) -> int:
     """Stream an audio file (path or binary file object) into .spk bytes written to `dst`
     (a binary file object). Returns the number of bytes written. ``progress(n)`` is called with
     the input samples read after each block (the input's length: ``soundfile.info(src).frames``)."""
@@ -237,7 +244,7 @@ def encode_file(src, dst, model=None, level: int | None = None, target_kbps: flo
         if progress is not None:
             blocks = _counted(blocks, progress)
         data = _encode_blocks(blocks, f.samplerate, f.channels, lm,
-                              RateControl(level, target_kbps, quality_floor))
+                              RateControl(level, target_kbps, quality_floor), spk_version)
     dst.write(data)
     return len(data)
 

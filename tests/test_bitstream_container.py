@@ -1,5 +1,6 @@
 """The .spk container: whole-file round trips, header checks, damage reports."""
 
+import dataclasses
 import io
 import struct
 import zlib
@@ -10,7 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spikecodec.bitstream import (
+    CTX,
     LAYOUTS,
+    LAYOUTS_V2,
+    record_bits,
     Header,
     SpkFormatError,
     SpkWriter,
@@ -26,7 +30,7 @@ from spikecodec.bitstream import container as ctr
 GH = ctr.GROUP_HEADER_BYTES
 
 
-def make(channels=1, units=6, frames=37, T=10, K=1, levels=False, density=0.2, seed=0, **kw):
+def make(channels=1, units=6, frames=37, T=10, K=1, levels=False, density=0.2, seed=0, version=2, **kw):
     rng = np.random.default_rng(seed)
     h = Header(model_name=kw.pop("model_name", "sparse"), model_id=kw.pop("model_id", "0123abcd"),
                source_sample_rate=kw.pop("source_sample_rate", 44100), model_sample_rate=22050,
@@ -34,7 +38,19 @@ def make(channels=1, units=6, frames=37, T=10, K=1, levels=False, density=0.2, s
                units=units, frames_per_clip=T, hop=512, has_levels=levels, clips_per_group=K, **kw)
     z = [rng.random((units, frames)) < density for _ in range(channels)]
     lv = [rng.integers(0, 32, h.num_clips) for _ in range(channels)] if levels else None
-    return h, z, lv, write_spk(h, z, lv)
+    return h, z, lv, write_spk(h, z, lv, version=version)
+
+
+def markov(rng, units, frames, density):
+    """Events with the temporal structure of real z: per unit a rate, runs of a few frames."""
+    rate = rng.random(units) * 2 * density
+    stay = 0.5 + 0.45 * rng.random(units)
+    z = np.zeros((units, frames), bool)
+    on = rng.random(units) < rate
+    for t in range(frames):
+        on = np.where(on, rng.random(units) < stay, rng.random(units) < rate * (1 - stay) / np.maximum(1e-9, 1 - rate))
+        z[:, t] = on
+    return z
 
 
 def group_offsets(data):
@@ -52,16 +68,16 @@ def group_offsets(data):
 def files(draw):
     C = draw(st.integers(1, 3))
     N = draw(st.integers(1, 24))
-    T = draw(st.integers(1, 48))
-    frames = draw(st.integers(0, 5 * T + T - 1))
+    T = draw(st.integers(1, 160))
+    frames = draw(st.integers(0, 3 * T + T - 1))
     K = draw(st.integers(1, 4))
     levels = draw(st.booleans())
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     z = []
     for _ in range(C):
-        p = draw(st.sampled_from([0.0, 0.01, 0.1, 0.4, 0.9, 1.0]))
-        z.append(rng.random((N, frames)) < p)
+        p = draw(st.sampled_from([0.0, 0.01, 0.1, 0.4, 0.9, 1.0, "markov"]))
+        z.append(markov(rng, N, frames, 0.1) if p == "markov" else rng.random((N, frames)) < p)
     h = Header(model_name=draw(st.text(max_size=12)), model_id=draw(st.text("0123456789abcdef", max_size=64)),
                source_sample_rate=draw(st.sampled_from([8000, 22050, 44100, 48000])), model_sample_rate=22050,
                channels=C, num_samples=draw(st.integers(0, 2**40)), num_frames=frames, units=N,
@@ -71,12 +87,13 @@ def files(draw):
 
 
 @settings(max_examples=120, deadline=None)
-@given(files())
-def test_whole_file_round_trip(f):
+@given(files(), st.sampled_from([1, 2]))
+def test_whole_file_round_trip(f, version):
     h, z, lv = f
-    data = write_spk(h, z, lv)
+    data = write_spk(h, z, lv, version=version)
     out = read_spk(data)
-    assert out.header == h
+    assert data[4] == version
+    assert out.header == dataclasses.replace(h, format_version=version)
     assert out.damaged == []
     for a, b in zip(out.z, z):
         assert a.dtype == bool and a.shape == (h.units, h.num_frames)
@@ -97,21 +114,32 @@ def test_whole_file_round_trip(f):
         zc = z[ci.channel][:, ci.index * T:(ci.index + 1) * T]
         assert ci.frames == zc.shape[1]
         assert ci.events == int(zc.sum())
-        assert ci.layout == choose_layout(ci.events, h.units, ci.frames)
-        assert ci.payload_bits == min(layout_costs(ci.events, h.units, ci.frames).values())
-        assert ci.header_bits == clip_header_bits(h.units, ci.frames, h.has_levels)
+        best_v1 = min(layout_costs(ci.events, h.units, ci.frames).values())
+        if ci.layout == CTX:  # only in v2, and only when strictly cheaper than every v1 layout
+            assert version == 2 and ci.payload_bits < best_v1
+        else:
+            assert ci.layout == choose_layout(ci.events, h.units, ci.frames)
+            assert ci.payload_bits == best_v1
+        assert ci.header_bits == clip_header_bits(h.units, ci.frames, h.has_levels, version)
+        assert ci.header_bits + ci.payload_bits == record_bits(zc, h.has_levels, version)  # compress.clip_bits
         assert ci.level == (None if lv is None else int(lv[ci.channel][ci.index]))
+    assert set(info.bits_by_layout) == set(LAYOUTS if version == 1 else LAYOUTS_V2)
     assert info.bits_by_part["payload"] == sum(ci.payload_bits for ci in info.clips)
     assert info.bits_by_part["clip_headers"] == sum(ci.header_bits for ci in info.clips)
-    assert sum(info.bits_by_layout.values()) == info.bits_by_part["payload"]
-    # byte-exact: a file is a function of (header, z, levels)
-    assert write_spk(out.header, out.z, out.levels) == data
+    assert sum(info.bits_by_layout.values()) == info.bits_by_part["payload"] + info.bits_by_part["clip_headers"]
+    # byte-exact: a file is a function of (header, z, levels, version)
+    assert write_spk(out.header, out.z, out.levels, version=version) == data
+    if version == 2:  # v2 never costs more than v1, clip by clip
+        v1 = inspect_spk(write_spk(h, z, lv, version=1))
+        for a, b in zip(info.clips, v1.clips):
+            assert a.payload_bits <= b.payload_bits and a.header_bits == b.header_bits + 1  # 3-bit tag
 
 
-def test_streaming_writer_matches_write_spk():
-    h, z, lv, data = make(channels=2, frames=53, T=8, K=3, levels=True)
+@pytest.mark.parametrize("version", [1, 2])
+def test_streaming_writer_matches_write_spk(version):
+    h, z, lv, data = make(channels=2, frames=53, T=8, K=3, levels=True, version=version)
     buf = io.BytesIO()
-    w = SpkWriter(buf, h)
+    w = SpkWriter(buf, h, version)
     for k in range(h.num_clips):
         w.write_clip([zc[:, k * 8:(k + 1) * 8] for zc in z], [int(l[k]) for l in lv])
     w.close()
@@ -122,7 +150,7 @@ def test_header_fields_and_to_dict():
     h, z, lv, data = make(channels=2, frames=40, T=16, levels=True, model_name="mu",
                           model_id="deadbeef" * 8, num_samples=123456)
     out = read_spk(data)
-    assert out.header.format_version == 1 and out.header.model_id == "deadbeef" * 8
+    assert out.header.format_version == 2 and out.header.model_id == "deadbeef" * 8
     d = out.info.to_dict("song.spk")
     assert list(d) == ["path", "format_version", "model", "model_id", "source_sample_rate", "model_sample_rate",
                        "channels", "num_samples", "duration_s", "units", "frames_per_clip", "hop", "total_bits",
@@ -154,11 +182,30 @@ def resign_header(data, mutate):
 
 def test_future_version_is_named():
     _, _, _, data = make()
-    v2 = resign_header(data, lambda b: b.__setitem__(4, 2))
-    with pytest.raises(SpkFormatError, match="version 2"):
-        read_spk(v2)
-    with pytest.raises(SpkFormatError, match="version 2"):
-        inspect_spk(v2)
+    v3 = resign_header(data, lambda b: b.__setitem__(4, 3))
+    with pytest.raises(SpkFormatError, match="version 3; this reader supports versions 1 and 2"):
+        read_spk(v3)
+    with pytest.raises(SpkFormatError, match="version 3"):
+        inspect_spk(v3)
+
+
+def test_v1_option_writes_the_paper_container_and_v2_is_smaller():
+    rng = np.random.default_rng(5)
+    h = Header(model_name="mu", model_id="ab", source_sample_rate=22050, model_sample_rate=22050, channels=2,
+               num_samples=700 * 512, num_frames=700, units=80, frames_per_clip=256, hop=512, has_levels=True)
+    z = [markov(rng, 80, 700, 0.1) for _ in range(2)]
+    lv = [np.array([13, 13, 14]), np.array([13, 12, 13])]
+    v1, v2 = write_spk(h, z, lv, version=1), write_spk(h, z, lv)
+    assert v1[4] == 1 and v2[4] == 2
+    assert {c.layout for c in inspect_spk(v1).clips} <= set(LAYOUTS)
+    assert {c.layout for c in inspect_spk(v2).clips} == {CTX}
+    assert len(v2) < 0.6 * len(v1)
+    for data in (v1, v2):  # the same z and levels either way
+        out = read_spk(data)
+        assert all(np.array_equal(a, b) for a, b in zip(out.z, z))
+        assert all(np.array_equal(a, b) for a, b in zip(out.levels, lv))
+    with pytest.raises(ValueError):
+        write_spk(h, z, lv, version=3)
 
 
 def test_header_damage_raises():
@@ -277,9 +324,24 @@ def test_trailing_garbage_is_accounted_not_decoded():
 def test_non_cheapest_layout_in_a_file_is_rejected():
     # A group whose CRC checks but whose clip is not in its cheapest layout
     from spikecodec.bitstream import encode_clip
-    h, z, lv, data = make(frames=10, T=10, density=0.0)  # one clip, empty -> coo
+    h, z, lv, data = make(frames=10, T=10, density=0.0, version=1)  # one clip, empty -> coo
     hlen = struct.unpack_from(">H", data, 5)[0]
     rec = encode_clip(np.zeros((6, 10), bool), None, "time")  # 0 bits of payload too, but tag 2
+    payload = rec.tobytes()
+    head = ctr._GROUP.pack(ctr.GROUP_SYNC, 0, len(payload), zlib.crc32(payload))
+    forged = data[:hlen] + head + struct.pack(">H", ctr._crc16(head)) + payload
+    with pytest.raises(SpkFormatError, match="all"):
+        read_spk(forged)
+
+
+@pytest.mark.parametrize("layout", ["time", CTX])
+def test_non_cheapest_layout_in_a_v2_file_is_rejected(layout):
+    """v2: a v1 layout that is not the cheapest v1 layout, or a ctx record that is not strictly cheaper than
+    every v1 layout, is not canonical: the group is lost."""
+    from spikecodec.bitstream import encode_clip
+    h, z, lv, data = make(frames=10, T=10, density=0.0)  # one clip, empty -> coo
+    hlen = struct.unpack_from(">H", data, 5)[0]
+    rec = encode_clip(np.zeros((6, 10), bool), None, layout, version=2)
     payload = rec.tobytes()
     head = ctr._GROUP.pack(ctr.GROUP_SYNC, 0, len(payload), zlib.crc32(payload))
     forged = data[:hlen] + head + struct.pack(">H", ctr._crc16(head)) + payload
@@ -311,7 +373,7 @@ def test_writer_validation():
 def test_bench_smoke():
     from spikecodec.bitstream.bench import bench
     rows = bench(seconds=5, densities=(0.05, 0.5), repeat=1)
-    assert len(rows) == 2
+    assert len(rows) == 4 and [r["version"] for r in rows] == [1, 2, 1, 2]
     for r in rows:
         assert r["pack_mb_s"] > 0 and r["unpack_x_realtime"] > 0
     assert LAYOUTS  # imported for completeness

@@ -1,7 +1,8 @@
 """Fuzzing the .spk reader: random bytes, every truncation, bit flips.
 
 Only SpkFormatError may escape; a damaged file never decodes silently; a bit
-flip inside a clip group costs that group only.
+flip inside a clip group costs that group only.  v1 files (the paper's four
+layouts) and v2 files whose clips are entropy-coded (ctx) alike.
 """
 
 import struct
@@ -17,18 +18,41 @@ from spikecodec.bitstream import container as ctr
 GH = ctr.GROUP_HEADER_BYTES
 
 
-def small_file(channels=2, units=5, frames=30, T=8, K=1, levels=True, density=0.25, seed=7):
+def runs(rng, units, frames, density, stay=0.85):
+    """Events in runs, like real z: what the ctx layout is for."""
+    rate = rng.random(units) * 2 * density
+    z = np.zeros((units, frames), bool)
+    on = rng.random(units) < rate
+    for t in range(frames):
+        on = np.where(on, rng.random(units) < stay, rng.random(units) < rate * (1 - stay))
+        z[:, t] = on
+    return z
+
+
+def small_file(channels=2, units=5, frames=30, T=8, K=1, levels=True, density=0.25, seed=7, version=1,
+               structured=False):
     rng = np.random.default_rng(seed)
     h = Header(model_name="sparse", model_id="c0ffee", source_sample_rate=44100, model_sample_rate=22050,
                channels=channels, num_samples=frames * 1024, num_frames=frames, units=units,
                frames_per_clip=T, hop=512, has_levels=levels, clips_per_group=K)
-    z = [rng.random((units, frames)) < density for _ in range(channels)]
+    z = [runs(rng, units, frames, density) if structured else rng.random((units, frames)) < density
+         for _ in range(channels)]
     lv = [rng.integers(0, 32, h.num_clips) for _ in range(channels)] if levels else None
-    return h, z, lv, write_spk(h, z, lv)
+    return h, z, lv, write_spk(h, z, lv, version=version)
 
 
 SMALL = small_file()
 MONO = small_file(channels=1, units=7, frames=41, T=10, K=2, levels=False, density=0.15, seed=3)
+# v2, most clips entropy-coded (ctx): 2 channels x 3 clips of 70 frames (last 10), 2 clips per group
+CTXF = small_file(channels=2, units=16, frames=150, T=70, K=2, levels=True, density=0.1, seed=11, version=2,
+                  structured=True)
+ALL = [SMALL, MONO, CTXF]
+IDS = ["stereo", "mono", "v2-ctx"]
+
+
+def test_v2_fixture_uses_ctx():
+    layouts = [c.layout for c in inspect_spk(CTXF[3]).clips]
+    assert CTXF[3][4] == 2 and layouts.count("ctx") >= 4, layouts
 
 
 def group_of_byte(data, pos):
@@ -70,7 +94,7 @@ def assert_good_clips_exact(out, h, z, lv):
                 assert out.levels[c][k] == lv[c][k]
 
 
-@pytest.mark.parametrize("f", [SMALL, MONO], ids=["stereo", "mono"])
+@pytest.mark.parametrize("f", ALL, ids=IDS)
 def test_every_truncation(f):
     h, z, lv, data = f
     for cut in range(len(data)):
@@ -80,7 +104,7 @@ def test_every_truncation(f):
             assert_good_clips_exact(out, h, z, lv)
 
 
-@pytest.mark.parametrize("f", [SMALL, MONO], ids=["stereo", "mono"])
+@pytest.mark.parametrize("f", ALL, ids=IDS)
 def test_every_single_bit_flip_is_detected_and_localized(f):
     h, z, lv, data = f
     K = h.clips_per_group
@@ -99,10 +123,11 @@ def test_every_single_bit_flip_is_detected_and_localized(f):
         assert_good_clips_exact(out, h, z, lv)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.integers(0, 8 * len(SMALL[3]) - 1), min_size=2, max_size=12))
-def test_multiple_bit_flips(positions):
-    h, z, lv, data = SMALL
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.floats(0, 1, exclude_max=True), min_size=2, max_size=12), st.sampled_from([0, 2]))
+def test_multiple_bit_flips(where, which):
+    h, z, lv, data = ALL[which]
+    positions = [int(x * 8 * len(data)) for x in where]
     b = bytearray(data)
     for i in positions:
         b[i // 8] ^= 0x80 >> (i % 8)
@@ -135,10 +160,10 @@ def test_random_bytes_after_a_valid_prefix(blob, prefix):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(0, 10**6), st.integers(1, 60))
-def test_random_byte_splices(seed, n):
+@given(st.integers(0, 10**6), st.integers(1, 60), st.sampled_from([0, 2]))
+def test_random_byte_splices(seed, n, which):
     """Overwrite / insert / delete random spans: localized damage or SpkFormatError."""
-    h, z, lv, data = SMALL
+    h, z, lv, data = ALL[which]
     rng = np.random.default_rng(seed)
     b = bytearray(data)
     op = seed % 3
@@ -185,3 +210,48 @@ def test_hostile_header_fields_with_valid_crc(flags, channels, K, N, T, frames, 
     t0 = time.perf_counter()
     read_or_error(bytes(b) + body)
     assert time.perf_counter() - t0 < 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 10**6), st.integers(0, 2))
+def test_forged_ctx_payloads_with_valid_crcs(seed, mode):
+    """A ctx group whose payload is rewritten behind a recomputed CRC (so only the record checks and the range
+    decoder stand guard): SpkFormatError or that group lost, every other group exact, never a hang, never
+    another exception (constriction's own errors on invalid codes included)."""
+    import time
+
+    h, z, lv, data = CTXF
+    hlen = struct.unpack_from(">H", data, 5)[0]
+    starts = []
+    p = hlen
+    while p < len(data):
+        starts.append(p)
+        p += GH + struct.unpack_from(">I", data, p + 6)[0]
+    rng = np.random.default_rng(seed)
+    g = int(rng.integers(0, len(starts)))
+    p = starts[g]
+    length = struct.unpack_from(">I", data, p + 6)[0]
+    payload = bytearray(data[p + GH:p + GH + length])
+    if mode == 0:    # random words after the first record's header
+        for i in range(4, len(payload)):
+            payload[i] = int(rng.integers(0, 256))
+    elif mode == 1:  # a few flipped bits
+        for _ in range(int(rng.integers(1, 6))):
+            i = int(rng.integers(0, 8 * len(payload)))
+            payload[i // 8] ^= 0x80 >> (i % 8)
+    else:            # all random
+        payload = bytearray(rng.integers(0, 256, len(payload), dtype=np.uint8).tobytes())
+    payload = bytes(payload)
+    head = ctr._GROUP.pack(ctr.GROUP_SYNC, g, len(payload), ctr._crc32(payload))
+    forged = data[:p] + head + struct.pack(">H", ctr._crc16(head)) + payload + data[p + GH + length:]
+    t0 = time.perf_counter()
+    out = read_or_error(forged)
+    assert time.perf_counter() - t0 < 2
+    if out is not None:
+        K = h.clips_per_group
+        lost = {k // K for _, k, _, _ in out.damaged}
+        assert lost <= {g}
+        if lost:
+            assert_good_clips_exact(out, h, z, lv)
+        else:  # the forged payload happened to be a canonical group: it decodes to something of the right shape
+            assert all(zc.shape == (h.units, h.num_frames) for zc in out.z)

@@ -9,7 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spikecodec.bitstream import (
+    CTX,
     LAYOUTS,
+    LAYOUTS_V2,
+    record_bits,
     SpkFormatError,
     bit_width,
     choose_layout,
@@ -28,7 +31,8 @@ def ceil_log2(x):
 def clips(draw, max_n=128, max_t=512):
     N = draw(st.integers(1, max_n))
     T = draw(st.integers(1, max_t))
-    kind = draw(st.sampled_from(["empty", "full", "one", "few", "sparse", "mid", "dense", "almost_full"]))
+    kind = draw(st.sampled_from(["empty", "full", "one", "few", "sparse", "mid", "dense", "almost_full", "markov",
+                                 "markov_dense"]))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     if kind == "empty":
         z = np.zeros((N, T), bool)
@@ -43,6 +47,15 @@ def clips(draw, max_n=128, max_t=512):
         z.flat[rng.choice(N * T, k, replace=False)] = True
     elif kind == "almost_full":
         z = rng.random((N, T)) < 0.995
+    elif kind.startswith("markov"):  # the structure of real z: per-unit rates, runs of several frames
+        rate = rng.random(N) * (0.8 if kind == "markov_dense" else 0.2)
+        stay = 0.5 + 0.45 * rng.random(N)
+        up = rate * (1 - stay) / np.maximum(1e-9, 1 - rate)
+        z = np.zeros((N, T), bool)
+        on = rng.random(N) < rate
+        for t in range(T):
+            on = np.where(on, rng.random(N) < stay, rng.random(N) < up)
+            z[:, t] = on
     else:
         p = {"sparse": 0.02, "mid": 0.15, "dense": 0.6}[kind]
         z = rng.random((N, T)) < p
@@ -111,6 +124,41 @@ def test_every_layout_round_trips(z, level):
         assert lv == level
         assert z2.dtype == bool and z2.shape == (N, T)
         assert np.array_equal(z2, z)
+
+
+@settings(max_examples=200, deadline=None)
+@given(clips(), st.one_of(st.none(), st.integers(0, 31)))
+def test_every_layout_round_trips_v2(z, level):
+    """.spk v2 records: 3-bit tag, the four v1 layouts plus ctx; a forced ctx record decodes exactly when it is
+    canonical (strictly cheaper than every v1 layout) and is rejected otherwise; the writer's own choice is the
+    cheapest of the five and record_bits (compress.clip_bits) is its exact length."""
+    N, T = z.shape
+    S = int(z.sum())
+    costs = layout_costs(S, N, T)
+    hb = clip_header_bits(N, T, level is not None, 2)
+    assert hb == 3 + ceil_log2(N * T + 1) + (5 if level is not None else 0)
+    for tag, name in enumerate(LAYOUTS_V2):
+        try:
+            bits = encode_clip(z, level, name, version=2)
+        except ValueError:  # a ctx code longer than the dense layout cannot be stored
+            assert name == CTX
+            continue
+        assert int(bits[:3].to01(), 2) == tag
+        if name != CTX:
+            assert len(bits) == hb + costs[name]
+        elif len(bits) - hb >= min(costs.values()):  # not canonical: the reader refuses it
+            with pytest.raises(SpkFormatError, match="not cheaper"):
+                decode_clip(bits, 0, N, T, level is not None, 2)
+            continue
+        z2, lv, off = decode_clip(bits, 0, N, T, level is not None, 2)
+        assert off == len(bits) and lv == level
+        assert z2.dtype == bool and z2.shape == (N, T)
+        assert np.array_equal(z2, z)
+    best = encode_clip(z, level, version=2)
+    assert len(best) == record_bits(z, level is not None, 2) <= hb + min(costs.values())
+    name = LAYOUTS_V2[int(best[:3].to01(), 2)]
+    assert name == CTX or name == choose_layout(S, N, T)
+    assert np.array_equal(decode_clip(best, 0, N, T, level is not None, 2)[0], z)
 
 
 @settings(max_examples=250, deadline=None)

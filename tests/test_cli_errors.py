@@ -280,12 +280,12 @@ def test_decode_future_format_version(cli_run, tmp_path, model_spk):
 
 
 def _bump_version(data: bytearray) -> bytes:
-    """A copy of a valid .spk claiming format version 2, header CRC fixed (formats/spk-v1.md §3, §8)."""
+    """A copy of a valid .spk claiming format version 3 (a future one), header CRC fixed (formats/spk-v1.md §3, §8)."""
     import struct
     import zlib
 
     d = bytearray(data)
-    d[4] = 2
+    d[4] = 3
     hlen = struct.unpack_from(">H", d, 5)[0]
     struct.pack_into(">I", d, hlen - 4, zlib.crc32(bytes(d[:hlen - 4])) & 0xFFFFFFFF)
     return bytes(d)

@@ -38,7 +38,7 @@ def test_info_text_shows_header_and_breakdown(cli_run, stereo_spk):
 
 
 def test_info_json_fields(cli_run, stereo_spk):
-    from spikecodec.bitstream import LAYOUTS
+    from spikecodec.bitstream import LAYOUTS_V2 as LAYOUTS
 
     r = cli_run("info", "--json", stereo_spk)
     assert r.exit_code == 0, r.stderr
@@ -164,3 +164,47 @@ def test_info_entry_point_is_fast_and_torch_free(tmp_path, spk_bytes):
     assert "torch" not in imported and not any(m.startswith("torch.") for m in imported)
     assert "tqdm" not in imported  # progress bars are imported only when shown
     assert elapsed < 5.0  # "well under a second" on an idle machine; generous on a shared one
+
+
+VECTORS = REPO / "formats" / "vectors"
+
+
+def _text_bits_by_layout(text: str) -> dict:
+    lines = text.splitlines()
+    i = next(i for i, line in enumerate(lines) if line.strip().startswith("bits by layout"))
+    out = {}
+    for line in lines[i + 1:]:
+        parts = line.split()
+        if len(parts) < 7 or parts[2] != "clips":
+            break
+        j = parts.index("events")
+        out[parts[0]] = int("".join(parts[j + 1:parts.index("bits", j)]))
+    return out
+
+
+@pytest.mark.parametrize("name", ["multiclip_short", "stereo_levels", "v2_mixed", "v2_ctx"])
+def test_info_text_and_json_agree_on_bits_by_layout(cli_run, name):
+    """One meaning for bits_by_layout: the bits of the clip records in each layout, clip header + payload
+    (issue 10: the text said dense = 136 on multiclip_short.spk and the JSON 120)."""
+    p = VECTORS / f"{name}.spk"
+    d = json.loads(cli_run("info", "--json", p).stdout)
+    text = _text_bits_by_layout(cli_run("info", p).stdout)
+    used = {k: v for k, v in d["bits_by_layout"].items() if v}
+    assert text == used
+    for lay, bits in used.items():
+        assert bits == sum(c["payload_bits"] + c["header_bits"] for c in d["clips"] if c["layout"] == lay)
+    if name == "multiclip_short":
+        assert used["dense"] == 136
+
+
+def test_info_v2_shows_ctx_and_the_entropy_bound(cli_run):
+    p = VECTORS / "v2_mixed.spk"
+    d = json.loads(cli_run("info", "--json", p).stdout)
+    assert d["format_version"] == 2
+    assert "ctx" in {c["layout"] for c in d["clips"]}
+    for c in d["clips"]:  # the context model's ideal code length beside the real cost, for every clip
+        assert c["ideal_bits"] >= 0
+        if c["layout"] == "ctx":
+            assert c["ideal_bits"] <= c["payload_bits"] <= 1.1 * c["ideal_bits"] + 64
+    out = cli_run("info", p).stdout
+    assert "spk v2" in out and "ctx" in out and "entropy bound" in out and "ideal" in out

@@ -1,4 +1,4 @@
-"""The .spk v1 conformance vectors in formats/vectors/ decode as their JSON says,
+"""The .spk v1 and v2 conformance vectors in formats/vectors/ decode as their JSON says,
 and make_vectors.py regenerates them byte for byte."""
 
 import importlib.util
@@ -16,7 +16,7 @@ NAMES = sorted(p.stem for p in VEC.glob("*.json"))
 
 def test_vectors_present():
     assert {"empty", "full", "paper", "coo", "units", "stereo_levels", "multiclip_short", "damaged",
-            "truncated", "version2"} <= set(NAMES)
+            "truncated", "version3", "v2_paper", "v2_ctx", "v2_mixed", "v2_damaged"} <= set(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -49,7 +49,7 @@ def test_vector_decodes(name):
     assert [c.to_dict() for c in info.clips] == exp["clips"]
     assert info.bits_by_part == exp["bits_by_part"]
     if not out.damaged:  # an undamaged vector is exactly what the writer produces
-        assert write_spk(out.header, out.z, out.levels) == data
+        assert write_spk(out.header, out.z, out.levels, version=out.header.format_version) == data
 
 
 def test_paper_vector_bits():
@@ -71,3 +71,25 @@ def test_make_vectors_is_deterministic():
     for name, (data, exp) in built.items():
         assert (VEC / f"{name}.spk").read_bytes() == data, name
         assert json.loads((VEC / f"{name}.json").read_text()) == json.loads(json.dumps(exp)), name
+
+
+def test_v1_vectors_are_v1_and_v2_vectors_use_ctx():
+    for name in NAMES:
+        exp = json.loads((VEC / f"{name}.json").read_text())
+        if exp["error"]:
+            continue
+        assert exp["header"]["format_version"] == (2 if name.startswith("v2_") else 1), name
+    layouts = {n: {c["layout"] for c in json.loads((VEC / f"{n}.json").read_text())["clips"]}
+               for n in ("v2_paper", "v2_ctx", "v2_mixed")}
+    assert layouts["v2_paper"] == {"time"} and layouts["v2_ctx"] == {"ctx"}
+    assert {"ctx", "coo", "dense"} <= layouts["v2_mixed"]
+
+
+def test_v2_paper_vector_bits():
+    """v2_paper.spk: the same time-layout record as paper.spk behind a 3-bit tag."""
+    data = (VEC / "v2_paper.spk").read_bytes()
+    assert data[4] == 2
+    hlen = int.from_bytes(data[5:7], "big")
+    bits = "".join(format(b, "08b") for b in data[hlen + 16:])
+    record = "010" + "000111" + "0011000001001001000100110110" + "001011100110"
+    assert bits == record + "0" * (-len(record) % 8)

@@ -255,3 +255,32 @@ def test_concat_refuses_other_models(field, value):
     if field == "model_id":
         with pytest.raises(EditError, match="model id"):
             concat(a, make(model_id="cd34"))
+
+
+def _runs(rng, units, frames, density=0.1, stay=0.85):
+    rate = rng.random(units) * 2 * density
+    z = np.zeros((units, frames), bool)
+    on = rng.random(units) < rate
+    for t in range(frames):
+        on = np.where(on, rng.random(units) < stay, rng.random(units) < rate * (1 - stay))
+        z[:, t] = on
+    return z
+
+
+def test_edits_repack_in_the_input_version_with_the_cheapest_layouts():
+    """A v2 input is re-packed as v2 (ctx clips where cheaper), a v1 input stays v1; concat of v1 and v2 is v2."""
+    rng = np.random.default_rng(4)
+    h = Header(model_name="m", model_id="ab12", source_sample_rate=22050, model_sample_rate=22050, channels=1,
+               num_samples=300 * 512, num_frames=300, units=40, frames_per_clip=128, hop=512)
+    z = [_runs(rng, 40, 300)]
+    v1, v2 = write_spk(h, z, version=1), write_spk(h, z, version=2)
+    for data, version in ((v1, 1), (v2, 2)):
+        out = cut(data, 0.5, 5.0)
+        assert out[4] == version
+        layouts = {c.layout for c in inspect_spk(out).clips}
+        assert ("ctx" in layouts) == (version == 2)
+        s = read_spk(out)
+        assert out == write_spk(s.header, s.z, s.levels, version=version)  # canonical: cheapest layouts
+    joined = concat(v1, v2)
+    assert joined[4] == 2
+    assert np.array_equal(read_spk(joined).z[0], np.concatenate([z[0], z[0]], axis=1))

@@ -72,3 +72,18 @@ def test_plot_spectrogram_with_the_model(model_spk, default_model):
     data = model_spk(seconds=2.0, density=0.05)
     fig = events_figure(data, spectrogram=True, model=default_model, width=600, height=400, start=0.5, end=1.5)
     assert png_size(png_bytes(fig)) == (600, 400)
+
+
+def test_plot_marks_the_ctx_layout(tmp_path):
+    """Every layout of .spk v2 has a colour; a file with entropy-coded clips plots with them marked."""
+    from pathlib import Path
+
+    from spikecodec.bitstream import LAYOUTS_V2
+    from spikecodec.events.plot import LAYOUT_COLORS
+
+    assert set(LAYOUTS_V2) <= set(LAYOUT_COLORS)
+    vec = Path(__file__).resolve().parents[1] / "formats" / "vectors" / "v2_mixed.spk"
+    fig = plot_events(vec.read_bytes(), dpi=60)
+    labels = {t.get_text() for ax in fig.axes for leg in [ax.get_legend()] if leg for t in leg.get_texts()}
+    labels |= {t.get_text() for leg in fig.legends for t in leg.get_texts()}
+    assert "ctx" in labels

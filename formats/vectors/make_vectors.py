@@ -1,10 +1,11 @@
-"""Regenerate the .spk v1 conformance vectors (deterministic).
+"""Regenerate the .spk conformance vectors, v1 and v2 (deterministic).
 
     python formats/vectors/make_vectors.py [outdir]      # default: this folder
 
 Each NAME.spk comes with NAME.json: the header values, z (per channel, per unit,
 a string of '0'/'1' over frames), levels, the per-clip layouts, and the expected
-damage list, or the error a reader must raise.  See formats/spk-v1.md.
+damage list, or the error a reader must raise.  See formats/spk-v1.md and
+formats/spk-v2.md (the v2_* vectors).
 """
 
 from __future__ import annotations
@@ -36,6 +37,17 @@ def _paper_matrix() -> np.ndarray:
     z = np.zeros((5, 10), bool)
     for u, t in [(0, 3), (1, 0), (1, 4), (2, 9), (3, 1), (3, 3), (4, 6)]:
         z[u, t] = True
+    return z
+
+
+def _runs(rng, units: int, frames: int, density: float, stay: float = 0.85) -> np.ndarray:
+    """Events in runs of a few frames with a rate per unit, like a real encoder's z."""
+    rate = rng.random(units) * 2 * density
+    z = np.zeros((units, frames), bool)
+    on = rng.random(units) < rate
+    for t in range(frames):
+        on = np.where(on, rng.random(units) < stay, rng.random(units) < rate * (1 - stay))
+        z[:, t] = on
     return z
 
 
@@ -80,8 +92,8 @@ def build() -> dict[str, tuple[bytes, dict]]:
     """name -> (file bytes, expected JSON object)."""
     vec: dict[str, tuple[bytes, dict]] = {}
 
-    def add(name, header, z, levels, description):
-        data = write_spk(header, z, levels)
+    def add(name, header, z, levels, description, version=1):
+        data = write_spk(header, z, levels, version=version)
         vec[name] = (data, _expected(data, description))
         return data
 
@@ -120,22 +132,43 @@ def build() -> dict[str, tuple[bytes, dict]]:
                                           " clips 2 and 3 are lost (zeros), clips 0, 1, 4 decode"))
 
     zt = [rng.random((12, 60)) < 0.5]
-    full_t = write_spk(_header(units=12, num_frames=60, frames_per_clip=12), zt, None)
+    full_t = write_spk(_header(units=12, num_frames=60, frames_per_clip=12), zt, None, version=1)
     cut = full_t[: _group_starts(full_t)[-1] + 9]
     vec["truncated"] = (cut, _expected(cut, "12 units, 60 frames in 5 clips of 12, cut inside the last"
                                             " group header: clip 4 is reported lost"))
 
-    v2 = bytearray(vec["paper"][0])
-    v2[4] = 2
-    hlen = int.from_bytes(v2[5:7], "big")
-    v2[hlen - 4:hlen] = _ctr._crc32(bytes(v2[: hlen - 4])).to_bytes(4, "big")
-    v2 = bytes(v2)
-    vec["version2"] = (v2, {
-        "description": "paper.spk relabelled as format version 2 (header CRC recomputed): a v1 reader"
+    v3 = bytearray(vec["paper"][0])
+    v3[4] = 3
+    hlen = int.from_bytes(v3[5:7], "big")
+    v3[hlen - 4:hlen] = _ctr._crc32(bytes(v3[: hlen - 4])).to_bytes(4, "big")
+    v3 = bytes(v3)
+    vec["version3"] = (v3, {
+        "description": "paper.spk relabelled as format version 3 (header CRC recomputed): a v1/v2 reader"
                        " must refuse it with an error naming the version",
-        "size_bytes": len(v2),
-        "error": {"type": "SpkFormatError", "message_contains": "version 2"},
+        "size_bytes": len(v3),
+        "error": {"type": "SpkFormatError", "message_contains": "version 3"},
     })
+
+    # ---- .spk v2 (formats/spk-v2.md): 3-bit tags, the entropy-coded ctx layout
+    add("v2_paper", _header(units=5, num_frames=10, frames_per_clip=10, model_name="paper"),
+        [_paper_matrix()], None,
+        "the paper's 5x10 example written as v2: still the time layout (a ctx code would need at least"
+        " 32 + 2 bits), tag 010 in 3 bits", version=2)
+    zc = _runs(rng, 16, 128, 0.12)
+    add("v2_ctx", _header(units=16, num_frames=128, frames_per_clip=128), [zc], None,
+        "one 16x128 clip with events in runs: ctx layout (2 segments of 64 frames)", version=2)
+    zs = [_runs(rng, 12, 250, 0.1), np.zeros((12, 250), bool)]
+    zs[1][:, 100:200] = rng.random((12, 100)) < 0.6
+    zs[1][:, 200:] = _runs(rng, 12, 50, 0.2)
+    lv = [np.array([13, 14, 31]), np.array([0, 13, 7])]
+    mixed = add("v2_mixed", _header(channels=2, units=12, num_frames=250, frames_per_clip=100, clips_per_group=2,
+                                    has_levels=True, model_name="mu"),
+                zs, lv, "2 channels, 12 units, 250 frames in clips of 100 (last 50; 2 segments + 1), levels,"
+                        " 2 clips per group: ctx, coo (empty), dense and ctx clips side by side", version=2)
+    starts = _group_starts(mixed)
+    dmg2 = _flip(mixed, starts[0] + _ctr.GROUP_HEADER_BYTES + 20, 0x10)
+    vec["v2_damaged"] = (dmg2, _expected(dmg2, "v2_mixed with one payload bit of group 0 flipped (inside a ctx"
+                                               " code): clips 0 and 1 of both channels are lost, clip 2 decodes"))
     bad = _flip(vec["paper"][0], 30, 0x01)
     vec["bad_header"] = (bad, {
         "description": "paper.spk with one bit of num_samples flipped: header CRC-32 mismatch",

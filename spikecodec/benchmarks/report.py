@@ -152,10 +152,11 @@ def render(r: dict) -> str:
         L += ["### Container throughput, a 10-minute song", "",
               f"`spikecodec.bitstream.bench`: random z, N={ct[0]['units']}, {ct[0]['frames']} frames "
               f"({ct[0]['seconds']:.0f} s at hop 512, 22050 Hz), {ct[0]['z_megabytes']:.3f} MB of z bits; best of 3.", "",
-              "| density | kbps | layouts chosen | pack | unpack |", "|---|---|---|---|---|"]
+              "| .spk | density | kbps | layouts chosen | pack | unpack |", "|---|---|---|---|---|---|"]
         for row in ct:
             lay = ", ".join(f"{k} {v}" for k, v in row["layouts"].items())
-            L.append(f"| {row['density']:.0%} | {row['kbps']:.2f} | {lay} | {row['pack_s'] * 1e3:.1f} ms "
+            L.append(f"| v{row.get('version', 1)} | {row['density']:.0%} | {row['kbps']:.2f} | {lay} | "
+                     f"{row['pack_s'] * 1e3:.1f} ms "
                      f"({row['pack_mb_s']:.1f} MB/s, {row['pack_x_realtime']:,.0f}x RT) | {row['unpack_s'] * 1e3:.1f} ms "
                      f"({row['unpack_mb_s']:.1f} MB/s, {row['unpack_x_realtime']:,.0f}x RT) |")
         L.append("")

@@ -1,11 +1,12 @@
-"""Torch-free .spk bitstream layer (numpy + bitarray only).
+"""Torch-free .spk bitstream layer (numpy, bitarray and constriction's range coder only).
 
-See formats/spk-v1.md for the file format and docs/architecture.md for the contract.
+See formats/spk-v1.md and formats/spk-v2.md for the file format and docs/architecture.md for the contract.
 """
 
 from .container import (
     FORMAT_VERSION,
     MAGIC,
+    SUPPORTED_VERSIONS,
     ClipInfo,
     Header,
     SpkFile,
@@ -17,8 +18,12 @@ from .container import (
     read_spk,
     write_spk,
 )
+from .ctx import ctx_ideal_bits
 from .layouts import (
+    CTX,
     LAYOUTS,
+    LAYOUTS_V2,
+    record_bits,
     SpkFormatError,
     bit_width,
     choose_layout,
@@ -29,7 +34,12 @@ from .layouts import (
 )
 
 __all__ = [
+    "CTX",
     "FORMAT_VERSION",
+    "LAYOUTS_V2",
+    "SUPPORTED_VERSIONS",
+    "ctx_ideal_bits",
+    "record_bits",
     "MAGIC",
     "LAYOUTS",
     "ClipInfo",

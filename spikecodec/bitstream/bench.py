@@ -3,7 +3,10 @@
     python -m spikecodec.bitstream.bench [seconds]
 
 z is an i.i.d. Bernoulli matrix of a song's worth of frames (N = 80 units,
-hop 512 at 22050 Hz), one channel, for each density.
+hop 512 at 22050 Hz), one channel, for each density, written as .spk v1 (the
+paper's four layouts) and v2 (+ the entropy-coded ctx layout).  i.i.d. events
+have no temporal structure, so ctx gains only what a per-unit rate buys here;
+on real z it gains far more (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ def _best_time(fn, repeat: int) -> float:
     return best
 
 
-def bench(seconds: float = 600, densities=(0.05, 0.10, 0.50), repeat: int = 3, seed: int = 0) -> list[dict]:
-    """One row per density: sizes, pack/unpack seconds, MB/s of z bits, x real time."""
+def bench(seconds: float = 600, densities=(0.05, 0.10, 0.50), repeat: int = 3, seed: int = 0,
+          versions=(1, 2)) -> list[dict]:
+    """One row per density and .spk version: sizes, pack/unpack seconds, MB/s of z bits, x real time."""
     num_samples = int(round(seconds * SAMPLE_RATE))
     frames = -(-num_samples // HOP)
     rng = np.random.default_rng(seed)
@@ -40,22 +44,27 @@ def bench(seconds: float = 600, densities=(0.05, 0.10, 0.50), repeat: int = 3, s
         h = Header(model_name="bench", model_id="00", source_sample_rate=SAMPLE_RATE,
                    model_sample_rate=SAMPLE_RATE, channels=1, num_samples=num_samples,
                    num_frames=frames, units=UNITS, frames_per_clip=256, hop=HOP)
-        data = write_spk(h, [z])
-        back = read_spk(data)
-        assert np.array_equal(back.z[0], z) and not back.damaged
-        t_pack = _best_time(lambda: write_spk(h, [z]), repeat)
-        t_unpack = _best_time(lambda: read_spk(data), repeat)
-        mb = UNITS * frames / 8 / 1e6  # megabytes of z bits
-        layouts = {k: v for k, v in back.info.clips_by_layout.items() if v}
-        rows.append(dict(
-            density=d, seconds=seconds, frames=frames, units=UNITS,
-            z_megabytes=mb, file_bytes=len(data), kbps=8 * len(data) / seconds / 1000,
-            layouts=layouts,
-            pack_s=t_pack, unpack_s=t_unpack,
-            pack_mb_s=mb / t_pack, unpack_mb_s=mb / t_unpack,
-            pack_x_realtime=seconds / t_pack, unpack_x_realtime=seconds / t_unpack,
-        ))
+        for v in versions:
+            rows.append(_row(h, z, d, v, seconds, frames, repeat))
     return rows
+
+
+def _row(h, z, d, v, seconds, frames, repeat) -> dict:
+    data = write_spk(h, [z], version=v)
+    back = read_spk(data)
+    assert np.array_equal(back.z[0], z) and not back.damaged
+    t_pack = _best_time(lambda: write_spk(h, [z], version=v), repeat)
+    t_unpack = _best_time(lambda: read_spk(data), repeat)
+    mb = UNITS * frames / 8 / 1e6  # megabytes of z bits
+    layouts = {k: n for k, n in back.info.clips_by_layout.items() if n}
+    return dict(
+        version=v, density=d, seconds=seconds, frames=frames, units=UNITS,
+        z_megabytes=mb, file_bytes=len(data), kbps=8 * len(data) / seconds / 1000,
+        layouts=layouts,
+        pack_s=t_pack, unpack_s=t_unpack,
+        pack_mb_s=mb / t_pack, unpack_mb_s=mb / t_unpack,
+        pack_x_realtime=seconds / t_pack, unpack_x_realtime=seconds / t_unpack,
+    )
 
 
 def main(argv=None) -> None:
@@ -64,11 +73,12 @@ def main(argv=None) -> None:
     rows = bench(seconds)
     print(f"z: N={UNITS}, hop={HOP} @ {SAMPLE_RATE} Hz, {seconds:g} s -> {rows[0]['frames']} frames, "
           f"{rows[0]['z_megabytes']:.3f} MB of z bits")
-    print(f"{'density':>7} {'kbps':>7} {'layouts':<22} {'pack s':>8} {'MB/s':>7} {'x RT':>8} "
+    print(f"{'spk':>3} {'density':>7} {'kbps':>7} {'layouts':<22} {'pack s':>8} {'MB/s':>7} {'x RT':>8} "
           f"{'unpack s':>8} {'MB/s':>7} {'x RT':>8}")
     for r in rows:
         lay = ",".join(f"{k}:{v}" for k, v in r["layouts"].items())
-        print(f"{r['density']:>7.2f} {r['kbps']:>7.2f} {lay:<22} {r['pack_s']:>8.4f} {r['pack_mb_s']:>7.1f} "
+        print(f"{'v' + str(r['version']):>3} {r['density']:>7.2f} {r['kbps']:>7.2f} {lay:<22} {r['pack_s']:>8.4f} "
+              f"{r['pack_mb_s']:>7.1f} "
               f"{r['pack_x_realtime']:>8.0f} {r['unpack_s']:>8.4f} {r['unpack_mb_s']:>7.1f} "
               f"{r['unpack_x_realtime']:>8.0f}")
 

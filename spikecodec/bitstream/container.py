@@ -1,4 +1,8 @@
-"""The .spk v1 container: file header, CRC-protected clip groups, damage reports.
+"""The .spk container: file header, CRC-protected clip groups, damage reports.
+
+Version 1 is the paper's container (four layouts, formats/spk-v1.md); version 2
+(formats/spk-v2.md, written by default) adds the entropy-coded ``ctx`` layout
+with a 3-bit tag and is otherwise identical.  Readers accept both.
 
 Layout (all multi-byte integers big-endian; see formats/spk-v1.md)::
 
@@ -27,11 +31,16 @@ from typing import BinaryIO, Sequence
 
 import numpy as np
 
+from .ctx import ctx_decode_many, ctx_ideal_bits
 from .layouts import (
+    CTX,
     LAYOUTS,
+    LAYOUTS_V2,
+    VERSIONS,
     SpkFormatError,
     choose_layout,
     clip_header_bits,
+    ctx_words,
     decode_payload_np,
     encode_clip_np,
     parse_clip_header,
@@ -40,6 +49,7 @@ from .layouts import (
 __all__ = [
     "MAGIC",
     "FORMAT_VERSION",
+    "SUPPORTED_VERSIONS",
     "GROUP_SYNC",
     "Header",
     "ClipInfo",
@@ -54,7 +64,8 @@ __all__ = [
 ]
 
 MAGIC = b"\x89SPK"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # what writers produce by default; version=1 writes the strict paper container
+SUPPORTED_VERSIONS = VERSIONS  # (1, 2): what readers accept
 GROUP_SYNC = b"\xB3\x5C"
 
 _PRELUDE = struct.Struct(">4sBH")  # magic, version, header_length
@@ -64,6 +75,7 @@ GROUP_HEADER_BYTES = _GROUP.size + 2  # 16
 MIN_HEADER_BYTES = _PRELUDE.size + _FIXED.size + 1 + 1 + 4  # 48
 
 FLAG_HAS_LEVELS = 0x01
+_CTX_BATCH = 64  # ctx clips decoded together (memory: 64 x N x T bools)
 
 # v1 limits (also what a reader accepts before allocating anything)
 MAX_UNITS = 65535
@@ -103,7 +115,7 @@ class Header:
     frames_per_clip: int = 256  # T
     hop: int = 512
     has_levels: bool = False
-    format_version: int = FORMAT_VERSION  # set by the writer
+    format_version: int = FORMAT_VERSION  # set by the writer (its ``version`` argument)
     clips_per_group: int = 1  # K: clip indices per CRC group (all channels)
 
     @property
@@ -165,7 +177,7 @@ def _header_bytes(h: Header) -> bytes:
     mid = h.model_id.encode("ascii")
     length = MIN_HEADER_BYTES + len(name) + len(mid)
     body = (
-        _PRELUDE.pack(MAGIC, FORMAT_VERSION, length)
+        _PRELUDE.pack(MAGIC, h.format_version, length)
         + _FIXED.pack(
             FLAG_HAS_LEVELS if h.has_levels else 0,
             h.channels,
@@ -199,12 +211,12 @@ def _parse_header(data: bytes) -> tuple[Header, int]:
         raise SpkFormatError(f"truncated .spk file: header needs {hlen} bytes, file has {n}")
     stored = struct.unpack_from(">I", data, hlen - 4)[0]
     if _crc32(data[: hlen - 4]) != stored:
-        extra = f" (it claims format version {version})" if version != FORMAT_VERSION else ""
+        extra = f" (it claims format version {version})" if version not in SUPPORTED_VERSIONS else ""
         raise SpkFormatError(f"damaged .spk header: CRC-32 mismatch{extra}")
-    if version != FORMAT_VERSION:
+    if version not in SUPPORTED_VERSIONS:
         raise SpkFormatError(
-            f"unsupported .spk format version {version}; this reader supports version {FORMAT_VERSION}"
-            " (upgrade spikecodec to read it)"
+            f"unsupported .spk format version {version}; this reader supports versions "
+            + " and ".join(map(str, SUPPORTED_VERSIONS)) + " (upgrade spikecodec to read it)"
         )
     if hlen < MIN_HEADER_BYTES:
         raise SpkFormatError(f"damaged .spk header: length {hlen} < {MIN_HEADER_BYTES}")
@@ -279,7 +291,7 @@ def _group_bit_bounds(h: Header, g: int) -> tuple[int, int]:
     lo = hi = 0
     for k in _group_clips(h, g):
         Tk = h.clip_frames(k)
-        hb = clip_header_bits(h.units, Tk, h.has_levels)
+        hb = clip_header_bits(h.units, Tk, h.has_levels, h.format_version)
         lo += h.channels * hb
         hi += h.channels * (hb + h.units * Tk)
     return lo, hi
@@ -291,7 +303,7 @@ def _min_file_bytes(h: Header, hlen: int) -> int:
     if G == 0:
         return hlen
     K, C = h.clips_per_group, h.channels
-    hb = clip_header_bits(h.units, h.frames_per_clip, h.has_levels)
+    hb = clip_header_bits(h.units, h.frames_per_clip, h.has_levels, h.format_version)
     full = GROUP_HEADER_BYTES + -(-(K * C * hb) // 8)
     lo_last, _ = _group_bit_bounds(h, G - 1)
     return hlen + (G - 1) * full + GROUP_HEADER_BYTES + -(-lo_last // 8)
@@ -309,12 +321,18 @@ class SpkWriter:
     ...     w.write_clip([z_c[:, k*T:(k+1)*T] for z_c in z], levels_k_or_None)
     >>> w.close()                               # flushes the last group
 
-    Memory is bounded by one group (clips_per_group clip indices).
+    Memory is bounded by one group (clips_per_group clip indices).  ``version`` (default:
+    ``header.format_version``, itself 2 by default) 2 may use the entropy-coded ctx layout; 1 writes the strict
+    paper container.
     """
 
-    def __init__(self, fileobj: BinaryIO, header: Header):
+    def __init__(self, fileobj: BinaryIO, header: Header, version: int | None = None):
         _validate_header(header)
-        self.header = dataclasses.replace(header, format_version=FORMAT_VERSION)
+        if version is None:
+            version = header.format_version
+        if version not in SUPPORTED_VERSIONS:
+            raise ValueError(f".spk format version must be one of {SUPPORTED_VERSIONS}, got {version!r}")
+        self.header = dataclasses.replace(header, format_version=int(version))
         self._f = fileobj
         self._next = 0
         self._pending: list[np.ndarray] = []
@@ -343,7 +361,8 @@ class SpkWriter:
             zc = np.asarray(zc)
             if zc.shape != (h.units, Tk):
                 raise ValueError(f"clip {k} channel {c}: shape {zc.shape}, expected {(h.units, Tk)}")
-            self._pending.append(encode_clip_np(zc, None if levels is None else int(levels[c])))
+            self._pending.append(encode_clip_np(zc, None if levels is None else int(levels[c]),
+                                                version=h.format_version))
         self._next += 1
         self._pending_clips += 1
         if self._pending_clips == h.clips_per_group or self._next == h.num_clips:
@@ -370,9 +389,12 @@ class SpkWriter:
         self._closed = True
 
 
-def write_spk(header: Header, z: Sequence[np.ndarray], levels: Sequence[np.ndarray] | None = None) -> bytes:
+def write_spk(header: Header, z: Sequence[np.ndarray], levels: Sequence[np.ndarray] | None = None,
+              version: int | None = None) -> bytes:
     """Encode a whole file. ``z``: per channel a bool array (units, num_frames);
-    ``levels``: None, or per channel an int array (num_clips,) of values 0..31."""
+    ``levels``: None, or per channel an int array (num_clips,) of values 0..31.
+    ``version``: 2 (each clip in the cheapest of five layouts, ctx included) or 1 (the paper's container, four
+    layouts); default ``header.format_version`` (2 for a new Header; a re-written file keeps its version)."""
     _validate_header(header)
     h = header
     if len(z) != h.channels:
@@ -402,7 +424,7 @@ def write_spk(header: Header, z: Sequence[np.ndarray], levels: Sequence[np.ndarr
     elif levels is not None:
         raise ValueError("levels given but the header has has_levels=False")
     buf = io.BytesIO()
-    w = SpkWriter(buf, h)
+    w = SpkWriter(buf, h, version)
     T = h.frames_per_clip
     for k in range(h.num_clips):
         w.write_clip([zc[:, k * T:(k + 1) * T] for zc in zs], None if lv is None else [int(l[k]) for l in lv])
@@ -424,9 +446,13 @@ class ClipInfo:
     level: int | None
     payload_bits: int
     header_bits: int
+    ideal_bits: float | None = None  # the ctx context model's code length of this clip (inspect_spk(ideal=True))
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d["ideal_bits"] is None:
+            del d["ideal_bits"]
+        return d
 
 
 @dataclass
@@ -436,7 +462,7 @@ class SpkInfo:
     damaged: list[tuple[int, int, float, float]]
     total_bits: int  # 8 * file size
     bits_by_part: dict[str, int]  # file_header, group_headers, clip_headers, payload, padding, damaged
-    bits_by_layout: dict[str, int]  # payload bits per layout
+    bits_by_layout: dict[str, int]  # bits of the clip records in each layout: clip headers + payloads
     clips_by_layout: dict[str, int]
     num_groups: int
 
@@ -479,20 +505,27 @@ class SpkFile:
     info: SpkInfo = field(repr=False)
 
 
-def _decode_group(h: Header, g: int, payload: bytes):
-    """Decode every record of group g. Raises SpkFormatError if anything is off."""
+def _decode_group(h: Header, g: int, payload: bytes, ideal: bool = False):
+    """Decode every record of group g. Raises SpkFormatError if anything is off.
+
+    ctx records are checked and their words extracted, but not decoded: their z is None here and the caller
+    decodes all of a file's ctx clips together (ctx_decode_many) and drops the group if one fails."""
     bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8))
-    N, C, hl = h.units, h.channels, h.has_levels
+    N, C, hl, v = h.units, h.channels, h.has_levels, h.format_version
     off = 0
     out = []
     for k in _group_clips(h, g):
         Tk = h.clip_frames(k)
         for c in range(C):
-            layout, S, level, start, pbits = parse_clip_header(bits, off, N, Tk, hl)
-            if layout != choose_layout(S, N, Tk):
-                raise SpkFormatError(f"clip {k} channel {c}: layout {layout} is not the cheapest")
-            zc = decode_payload_np(bits, start, layout, S, N, Tk)
-            out.append((c, k, zc, ClipInfo(c, k, Tk, S, layout, level, pbits, start - off)))
+            layout, S, level, start, pbits = parse_clip_header(bits, off, N, Tk, hl, v)
+            if layout == CTX:
+                zc = ctx_words(bits, start, S, N, Tk)
+            else:
+                if layout != choose_layout(S, N, Tk):
+                    raise SpkFormatError(f"clip {k} channel {c}: layout {layout} is not the cheapest")
+                zc = decode_payload_np(bits, start, layout, S, N, Tk)
+            ib = ctx_ideal_bits(zc) if ideal and layout != CTX else None
+            out.append((c, k, zc, ClipInfo(c, k, Tk, S, layout, level, pbits, start - off, ib)))
             off = start + pbits
     pad = bits.size - off
     if not 0 <= pad < 8 or bits[off:].any():
@@ -500,7 +533,7 @@ def _decode_group(h: Header, g: int, payload: bytes):
     return out, pad
 
 
-def _parse(data, keep_z: bool, max_cells: int):
+def _parse(data, keep_z: bool, max_cells: int, ideal: bool = False):
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -536,6 +569,24 @@ def _parse(data, keep_z: bool, max_cells: int):
             return None
         return index, length, pcrc
 
+    pending: dict[int, list] = {}  # frames -> [(group, record index, words)] of the ctx clips to decode
+
+    def decode_pending(frames: int, items: list) -> None:
+        for i in range(0, len(items), _CTX_BATCH):
+            chunk = items[i:i + _CTX_BATCH]
+            zs = ctx_decode_many([w for _, _, w in chunk], h.units, frames)
+            for (g, r, _), zc in zip(chunk, zs):
+                if g not in good:
+                    continue
+                records = good[g][0]
+                ci = records[r][3]
+                if isinstance(zc, str) or int(np.count_nonzero(zc)) != ci.events:
+                    del good[g]  # one bad clip costs its group
+                    continue
+                if ideal:
+                    ci.ideal_bits = ctx_ideal_bits(zc)
+                records[r] = (records[r][0], records[r][1], zc, ci)
+
     while pos < n and expected < G:
         gh = try_header(pos)
         if gh is None:  # lost sync: scan for the next group header that checks
@@ -552,12 +603,20 @@ def _parse(data, keep_z: bool, max_cells: int):
         payload = data[start:start + length]
         if _crc32(payload) == pcrc:
             try:
-                good[index] = _decode_group(h, index, payload)
+                good[index] = _decode_group(h, index, payload, ideal)
             except SpkFormatError:
                 pass
+            else:
+                for r, (_, _, zc, ci) in enumerate(good[index][0]):
+                    if ci.layout == CTX:
+                        pending.setdefault(ci.frames, []).append((index, r, zc))
+                        if len(pending[ci.frames]) >= _CTX_BATCH:
+                            decode_pending(ci.frames, pending.pop(ci.frames))
         expected = index + 1
         pos = start + length
 
+    for frames, items in pending.items():
+        decode_pending(frames, items)
     C, N = h.channels, h.units
     if G and not good:
         raise SpkFormatError(f"damaged .spk file: all {h.num_clips * C} clips are lost")
@@ -567,8 +626,9 @@ def _parse(data, keep_z: bool, max_cells: int):
     damaged = []
     parts = dict(file_header=8 * hlen, group_headers=8 * GROUP_HEADER_BYTES * groups_seen,
                  clip_headers=0, payload=0, padding=0, damaged=0)
-    by_layout = {name: 0 for name in LAYOUTS}
-    n_by_layout = {name: 0 for name in LAYOUTS}
+    names = LAYOUTS if h.format_version == 1 else LAYOUTS_V2
+    by_layout = {name: 0 for name in names}
+    n_by_layout = {name: 0 for name in names}
     T = h.frames_per_clip
     first_level = None
     for g in range(G):
@@ -583,7 +643,7 @@ def _parse(data, keep_z: bool, max_cells: int):
             clips.append(ci)
             parts["clip_headers"] += ci.header_bits
             parts["payload"] += ci.payload_bits
-            by_layout[ci.layout] += ci.payload_bits
+            by_layout[ci.layout] += ci.header_bits + ci.payload_bits
             n_by_layout[ci.layout] += 1
             if keep_z:
                 z[c][:, k * T:k * T + ci.frames] = zc
@@ -618,6 +678,7 @@ def read_spk(data: bytes, *, max_cells: int = DEFAULT_MAX_CELLS) -> SpkFile:
     return SpkFile(header=h, z=z, levels=lv, damaged=damaged, info=info)
 
 
-def inspect_spk(data: bytes) -> SpkInfo:
-    """Header, per-clip layout/events/bits and bit totals, without keeping z."""
-    return _parse(data, False, DEFAULT_MAX_CELLS)[4]
+def inspect_spk(data: bytes, ideal: bool = False) -> SpkInfo:
+    """Header, per-clip layout/events/bits and bit totals, without keeping z.
+    ``ideal``: also give each clip the ctx context model's ideal code length (``ClipInfo.ideal_bits``)."""
+    return _parse(data, False, DEFAULT_MAX_CELLS, ideal)[4]

@@ -1,4 +1,10 @@
-"""The four clip layouts of a binary event matrix and their exact bit costs.
+"""The clip layouts of a binary event matrix and their exact bit costs.
+
+.spk v1 has the paper's four layouts (2-bit tag).  .spk v2 adds a fifth, ``ctx``
+(tag 4 of a 3-bit tag): the clip range-coded bit by bit with a context model
+(see ctx.py and formats/spk-v2.md); its payload is ``W`` in ``b(floor(N*T/32) + 1)``
+bits followed by W 32-bit words.  The functions below take ``version`` (default 1,
+the paper's container); the container passes the file's version.
 
 A clip is a boolean matrix ``z`` of shape ``(N, T)`` (N units, T frames) holding
 ``S`` ones ("events").  It is stored as one *clip record*::
@@ -23,6 +29,11 @@ from bitarray import bitarray
 
 __all__ = [
     "LAYOUTS",
+    "LAYOUTS_V2",
+    "CTX",
+    "tag_bits",
+    "ctx_count_bits",
+    "record_bits",
     "LEVEL_BITS",
     "TAG_BITS",
     "SpkFormatError",
@@ -34,13 +45,17 @@ __all__ = [
     "decode_clip",
 ]
 
-LAYOUTS = ("dense", "coo", "time", "units")
-TAG_BITS = 2
+LAYOUTS = ("dense", "coo", "time", "units")  # v1, in tag order
+CTX = "ctx"
+LAYOUTS_V2 = LAYOUTS + (CTX,)  # v2, in tag order (3-bit tag; 5..7 are invalid)
+TAG_BITS = 2  # v1
+TAG_BITS_V2 = 3
+VERSIONS = (1, 2)
 LEVEL_BITS = 5
 
 
-class SpkFormatError(ValueError):
-    """Bad, truncated or unsupported .spk bytes (the only exception readers raise)."""
+from ._errors import SpkFormatError  # noqa: E402
+from .ctx import ctx_decode, ctx_encode  # noqa: E402
 
 
 def bit_width(x: int) -> int:
@@ -73,9 +88,43 @@ def choose_layout(events: int, units: int, frames: int) -> str:
     raise AssertionError("unreachable")
 
 
-def clip_header_bits(units: int, frames: int, has_level: bool) -> int:
+def tag_bits(version: int = 1) -> int:
+    if version not in VERSIONS:
+        raise ValueError(f"unknown .spk format version {version}; expected one of {VERSIONS}")
+    return TAG_BITS if version == 1 else TAG_BITS_V2
+
+
+def clip_header_bits(units: int, frames: int, has_level: bool, version: int = 1) -> int:
     """Bits of a clip record before its payload: tag + length header (+ level)."""
-    return TAG_BITS + bit_width(units * frames + 1) + (LEVEL_BITS if has_level else 0)
+    return tag_bits(version) + bit_width(units * frames + 1) + (LEVEL_BITS if has_level else 0)
+
+
+def ctx_count_bits(units: int, frames: int) -> int:
+    """Width of the word count W that starts a ctx payload: W <= floor(N*T/32) (else dense is cheaper)."""
+    return bit_width(units * frames // 32 + 1)
+
+
+def _ctx_words(z: np.ndarray, best_v1: int):
+    """The ctx words of clip z when the ctx layout is strictly cheaper than ``best_v1`` payload bits, else None."""
+    N, T = z.shape
+    wW = ctx_count_bits(N, T)
+    if best_v1 <= wW + 32:  # a ctx payload is at least the count and one word (see ctx_encode)
+        return None
+    words = ctx_encode(z)
+    return words if wW + 32 * words.size < best_v1 else None
+
+
+def record_bits(z_clip, has_level: bool, version: int = 1) -> int:
+    """Exact bits of clip z's record in its cheapest layout (what a writer of ``version`` emits)."""
+    z = _check_clip(z_clip)
+    N, T = z.shape
+    S = int(np.count_nonzero(z))
+    best = min(layout_costs(S, N, T).values())
+    if version == 2:
+        words = _ctx_words(z, best)
+        if words is not None:
+            best = ctx_count_bits(N, T) + 32 * words.size
+    return clip_header_bits(N, T, has_level, version) + best
 
 
 # --------------------------------------------------------------------------
@@ -175,17 +224,27 @@ def encode_payload_np(z: np.ndarray, layout: str, S: int) -> np.ndarray:
     raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
 
 
-def encode_clip_np(z_clip, level: int | None, layout: str | None = None) -> np.ndarray:
+def encode_clip_np(z_clip, level: int | None, layout: str | None = None, version: int = 1) -> np.ndarray:
     """Whole clip record as a uint8 0/1 numpy array (see encode_clip)."""
     z = _check_clip(z_clip)
     N, T = z.shape
     S = int(np.count_nonzero(z))
+    names = LAYOUTS if tag_bits(version) == TAG_BITS else LAYOUTS_V2
+    words = None
     if layout is None:
         layout = choose_layout(S, N, T)
-    elif layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
+        if version == 2:
+            words = _ctx_words(z, layout_costs(S, N, T)[layout])
+            if words is not None:
+                layout = CTX
+    elif layout not in names:
+        raise ValueError(f"unknown layout {layout!r} for .spk v{version}; expected one of {names}")
+    elif layout == CTX:
+        words = ctx_encode(z)
+        if 32 * words.size > N * T:
+            raise ValueError("ctx layout: this clip's code is longer than the dense layout")
     parts = [
-        ints_to_bits([LAYOUTS.index(layout)], TAG_BITS),
+        ints_to_bits([names.index(layout)], tag_bits(version)),
         ints_to_bits([S], bit_width(N * T + 1)),
     ]
     if level is not None:
@@ -193,42 +252,58 @@ def encode_clip_np(z_clip, level: int | None, layout: str | None = None) -> np.n
         if not 0 <= level < (1 << LEVEL_BITS):
             raise ValueError(f"level must be in 0..31, got {level}")
         parts.append(ints_to_bits([level], LEVEL_BITS))
-    parts.append(encode_payload_np(z, layout, S))
+    if layout == CTX:
+        parts.append(ints_to_bits([words.size], ctx_count_bits(N, T)))
+        parts.append(np.unpackbits(words.astype(">u4").view(np.uint8)))
+    else:
+        parts.append(encode_payload_np(z, layout, S))
     return np.concatenate(parts)
 
 
-def encode_clip(z_clip, level: int | None, layout: str | None = None) -> bitarray:
-    """Encode one clip (bool array (N, T)) as a clip record.
+def encode_clip(z_clip, level: int | None, layout: str | None = None, version: int = 1) -> bitarray:
+    """Encode one clip (bool array (N, T)) as a clip record of a .spk ``version`` file.
 
     ``level`` is the 5-bit mu level, or None when the file has no levels.
     ``layout`` forces a layout (tests, spec); by default the cheapest is used.
     """
-    bits = encode_clip_np(z_clip, level, layout)
+    bits = encode_clip_np(z_clip, level, layout, version)
     out = bitarray(endian="big")
     out.frombytes(np.packbits(bits).tobytes())
     del out[bits.size:]
     return out
 
 
-def parse_clip_header(bits: np.ndarray, offset: int, N: int, T: int, has_level: bool):
-    """Read tag, S, level of the clip record at ``offset``.
+def parse_clip_header(bits: np.ndarray, offset: int, N: int, T: int, has_level: bool, version: int = 1):
+    """Read tag, S, level (and a ctx payload's word count) of the clip record at ``offset``.
 
     Returns (layout, S, level, payload_offset, payload_bits).  Raises
-    SpkFormatError when the record does not fit in ``bits`` or S > N*T.
+    SpkFormatError when the record does not fit in ``bits``, S > N*T, or the tag is invalid.
     """
     n = bits.size
-    hb = clip_header_bits(N, T, has_level)
+    hb = clip_header_bits(N, T, has_level, version)
+    tb = tag_bits(version)
     if offset < 0 or offset + hb > n:
         raise SpkFormatError("clip record truncated (header)")
-    tag = _int_field(bits, offset, TAG_BITS)
+    tag = _int_field(bits, offset, tb)
     wS = bit_width(N * T + 1)
-    S = _int_field(bits, offset + TAG_BITS, wS)
+    S = _int_field(bits, offset + tb, wS)
     if S > N * T:
         raise SpkFormatError(f"clip claims {S} events but holds only {N * T} cells")
-    level = _int_field(bits, offset + TAG_BITS + wS, LEVEL_BITS) if has_level else None
-    layout = LAYOUTS[tag]
-    pbits = layout_costs(S, N, T)[layout]
+    level = _int_field(bits, offset + tb + wS, LEVEL_BITS) if has_level else None
+    if tag >= (len(LAYOUTS) if version == 1 else len(LAYOUTS_V2)):
+        raise SpkFormatError(f"clip record: invalid layout tag {tag}")
+    layout = LAYOUTS_V2[tag]
     start = offset + hb
+    if layout == CTX:
+        wW = ctx_count_bits(N, T)
+        if start + wW > n:
+            raise SpkFormatError("clip record truncated (ctx word count)")
+        W = _int_field(bits, start, wW)
+        if W > N * T // 32:
+            raise SpkFormatError("ctx clip: longer than the dense layout")
+        pbits = wW + 32 * W
+    else:
+        pbits = layout_costs(S, N, T)[layout]
     if start + pbits > n:
         raise SpkFormatError("clip record truncated (payload)")
     return layout, S, level, start, pbits
@@ -243,9 +318,24 @@ def _check_pointers(ptr: np.ndarray, S: int) -> np.ndarray:
     return counts
 
 
+def ctx_words(bits: np.ndarray, start: int, S: int, N: int, T: int) -> np.ndarray:
+    """The uint32 words of the ctx payload at ``start`` (its word count checked to be canonical)."""
+    wW = ctx_count_bits(N, T)
+    W = _int_field(bits, start, wW)
+    if wW + 32 * W >= min(layout_costs(S, N, T).values()):
+        raise SpkFormatError("ctx clip: not cheaper than the best v1 layout (not canonical)")
+    seg = bits[start + wW:start + wW + 32 * W]
+    return np.packbits(seg).view(">u4").astype(np.uint32)
+
+
 def decode_payload_np(bits: np.ndarray, start: int, layout: str, S: int, N: int, T: int) -> np.ndarray:
     """Decode a payload into a bool (N, T) matrix, validating canonical form."""
     bN, bT, bP = bit_width(N), bit_width(T), bit_width(S + 1)
+    if layout == CTX:
+        z = ctx_decode(ctx_words(bits, start, S, N, T), N, T)
+        if int(np.count_nonzero(z)) != S:
+            raise SpkFormatError("ctx clip: event count does not match its header")
+        return z
     if layout == "dense":
         flat = bits[start:start + N * T]
         if int(np.count_nonzero(flat)) != S:
@@ -281,12 +371,12 @@ def decode_payload_np(bits: np.ndarray, start: int, layout: str, S: int, N: int,
     return z
 
 
-def decode_clip_np(bits: np.ndarray, offset: int, N: int, T: int, has_level: bool):
+def decode_clip_np(bits: np.ndarray, offset: int, N: int, T: int, has_level: bool, version: int = 1):
     """Decode the clip record at ``offset`` of a uint8 0/1 array.
 
     Returns (z_clip, level, new_offset, layout, S).
     """
-    layout, S, level, start, pbits = parse_clip_header(bits, offset, N, T, has_level)
+    layout, S, level, start, pbits = parse_clip_header(bits, offset, N, T, has_level, version)
     z = decode_payload_np(bits, start, layout, S, N, T)
     return z, level, start + pbits, layout, S
 
@@ -304,7 +394,7 @@ def as_bit_array(bits) -> np.ndarray:
     return arr
 
 
-def decode_clip(bits, offset: int, N: int, T: int, has_level: bool):
+def decode_clip(bits, offset: int, N: int, T: int, has_level: bool, version: int = 1):
     """Decode the clip record starting at bit ``offset`` of ``bits``.
 
     Returns ``(z_clip, level, new_offset)``: z_clip is bool (N, T), level an int
@@ -315,5 +405,5 @@ def decode_clip(bits, offset: int, N: int, T: int, has_level: bool):
     if N < 1 or T < 1:
         raise ValueError("N and T must be >= 1")
     arr = as_bit_array(bits)
-    z, level, new_offset, _, _ = decode_clip_np(arr, int(offset), N, T, bool(has_level))
+    z, level, new_offset, _, _ = decode_clip_np(arr, int(offset), N, T, bool(has_level), version)
     return z, level, new_offset

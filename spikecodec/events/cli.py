@@ -209,7 +209,7 @@ def edit_cmd(input, output, cut_range, mute_ranges, drop, thin_frac, seed, force
     """Edit the events of a .spk file directly (no audio, no model).
 
     All times refer to the input file. Order: --mute, --drop-units, --thin,
-    then --cut. The output is re-packed with the cheapest clip layouts and a
+    then --cut. The output is re-packed (same .spk version) with the cheapest clip layouts and a
     header giving its new length; per-clip levels (mu) follow each new clip's
     majority source clip (see docs/events.md).
     """
@@ -236,7 +236,7 @@ def edit_cmd(input, output, cut_range, mute_ranges, drop, thin_frac, seed, force
         raise InputError(f"{_show(input)}: {e}") from None
     from spikecodec.bitstream import write_spk
 
-    result_bytes = write_spk(out.header, out.z, out.levels)
+    result_bytes = write_spk(out.header, out.z, out.levels, version=out.header.format_version)
     _write(output, result_bytes, force)
     if verbose:
         click.echo(f"{PROG}: {_summary(_show(input), data)}", err=True)
@@ -278,7 +278,7 @@ def concat_cmd(inputs, output, force, verbose):
         joined = concat(*files)
     except EditError as e:
         raise InputError(f"{_show(inputs[0])}: {e}") from None
-    data = write_spk(joined.header, joined.z, joined.levels)
+    data = write_spk(joined.header, joined.z, joined.levels, version=joined.header.format_version)
     _write(output, data, force)
     if verbose:
         click.echo(f"{PROG}: {_summary(output if output != '-' else '<stdout>', data)}", err=True)

@@ -185,7 +185,9 @@ def _build(h: Header, z: Sequence[np.ndarray], levels, *, num_samples: int | Non
     nh = dataclasses.replace(h, num_frames=F)
     if num_samples is not None:
         nh.num_samples = int(num_samples)
-    return write_spk(nh, list(z), levels if nh.has_levels else None)
+    # re-packed in the input's .spk version: a v2 file gets the cheapest of the five layouts again, a v1 file
+    # (written for a strict paper reader) stays v1
+    return write_spk(nh, list(z), levels if nh.has_levels else None, version=nh.format_version)
 
 
 def _frames_duration_samples(h: Header, frames: int) -> int:
@@ -319,7 +321,7 @@ def concat(a: SpkLike, b: SpkLike, *more: SpkLike):
     from the same model (:func:`check_compatible`). Clips keep ``a``'s ``frames_per_clip``;
     levels follow the majority rule of the module docstring. Returns the kind of ``a``."""
     files = [as_spk(x) for x in (a, b, *more)]
-    h0 = files[0].header
+    h0 = dataclasses.replace(files[0].header, format_version=max(f.header.format_version for f in files))
     for f in files[1:]:
         check_compatible(h0, f.header)
     z = [np.concatenate([f.z[c] for f in files], axis=1) for c in range(h0.channels)]

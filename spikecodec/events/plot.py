@@ -21,7 +21,7 @@ from .edit import EditError, SpkLike, as_spk, frame_seconds, time_to_frame
 
 __all__ = ["events_figure", "plot_events", "LAYOUT_COLORS"]
 
-LAYOUT_COLORS = {"dense": "#d62728", "coo": "#1f77b4", "time": "#2ca02c", "units": "#9467bd"}
+LAYOUT_COLORS = {"dense": "#d62728", "coo": "#1f77b4", "time": "#2ca02c", "units": "#9467bd", "ctx": "#ff7f0e"}
 _SCATTER_MAX = 60000  # above this many events in view, draw an image instead of markers
 
 
