@@ -41,6 +41,8 @@ CONFIGS = {
         levels=dict(weight=0.0, relative=True, low=6, high=26, focus_low=10, focus_high=18, quantile_init=False),
     ),
 }
+# The same with the magnitude term dominant: partials over mel bands (a trade-off measured in docs/benchmarks.md).
+CONFIGS["mu2-mag"] = {**CONFIGS["mu2"], "magnitude_weight": 3.0, "mel_weight": 1.0, "steps": 4500, "seed": 1}
 # Tiny versions of each variant, for the unit tests: seconds on a CPU.
 TINY_MODEL = dict(encoder_dim=32, encoder_blocks=1, decoder_dim=32, decoder_blocks=1, units=16, n_fft=512, hop=128)
 for name in ("free", "sparse", "mu", "mu2"):
