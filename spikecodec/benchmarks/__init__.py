@@ -90,7 +90,9 @@ def _plot_rows(codecs: list[dict]) -> list[dict]:
             sets[name] = {"kbps": s["kbps"]["mean"],
                           "payload_kbps": s["payload_kbps"]["mean"] if s.get("payload_kbps") else None,
                           "lmd": m["lmd"]["mean"] if m.get("lmd") else None,
-                          "visqol": m["visqol"]["mean"] if m.get("visqol") else None}
+                          "visqol": m["visqol"]["mean"] if m.get("visqol") else None,
+                          "chroma": m["chroma"]["mean"] if m.get("chroma") else None,
+                          "note_f1": m["note_f1"]["mean"] if m.get("note_f1") else None}
         rows.append({**{k: c.get(k) for k in ("family", "label", "level", "quality_floor", "kbps_nominal")},
                      "sets": sets})
     return rows
@@ -102,7 +104,8 @@ def run(out: str = "docs", quick: bool = False, threads: int = 2, visqol: bool |
     """Measure everything (see the module docstring). The dev set is checked first (one line and
     exit when missing); a temporary work folder is removed on every exit path (errors, Ctrl-C)."""
     from ..shareddata import require
-    require("bench", [f"eval/dev/{name}" for name in SETS] + ["eval/score.py"], shared=shared_dir())
+    require("bench", [f"eval/dev/{name}" for name in SETS] + ["eval/score.py", "eval/fidelity.py"],
+            shared=shared_dir())
     own_work = work is None
     work = work or tempfile.mkdtemp(prefix="spikecodec-bench-")
     try:
@@ -198,7 +201,9 @@ def _run(out, quick, threads, visqol, limit, long_seconds, long_file, models, wo
             p = speed.classical_speed(s["codec"], s["kbps"], speed_clip, os.path.join(work, "speed", _slug(s["label"])),
                                       threads, repeat)
             speed_rows.append({"label": s["label"], "family": s["codec"], "process": p})
-    main_model = "mu" if "mu" in present else (present[0] if present else None)
+    from ..checkpoint import default_model_name
+    default = default_model_name()
+    main_model = default if default in present else (present[0] if present else None)
     container_clip = None
     if main_model:
         container_clip = speed.clip_container_share(main_model, speed_clip, cli_default.get(main_model))
@@ -211,8 +216,10 @@ def _run(out, quick, threads, visqol, limit, long_seconds, long_file, models, wo
     for f in os.listdir(img_dir):                      # a re-run leaves no stale figures behind
         if f.startswith("bench-") and f.endswith(".png"):
             os.remove(os.path.join(img_dir, f))
-    plot_files = {"rate_quality": "bench-rate-quality.png", "rasters": {}}
+    plot_files = {"rate_quality": "bench-rate-quality.png", "rate_notes": "bench-rate-notes.png", "rasters": {}}
     plots.rate_quality(_plot_rows(codecs), os.path.join(img_dir, plot_files["rate_quality"]))
+    plots.rate_quality(_plot_rows(codecs), os.path.join(img_dir, plot_files["rate_notes"]),
+                       metrics=plots.NOTE_METRICS)
     raster_info = {}
     for name in present:
         panels = neural.raster_data(name, speed_clip, neural.raster_levels(name))
@@ -225,8 +232,8 @@ def _run(out, quick, threads, visqol, limit, long_seconds, long_file, models, wo
     long = None
     if long_file and main_model:
         t0 = time.perf_counter()
-        if main_model != "mu":
-            notes.append(f"long file run with model `{main_model}` (the default model `mu` is absent)")
+        if main_model != default:
+            notes.append(f"long file run with model `{main_model}` (the default model `{default}` is absent)")
         order = longfile.interleave(dev_clips(shared, "piano"), dev_clips(shared, "music"))
         long = longfile.run(order, long_seconds, ["-m", main_model], os.path.join(work, "long"), threads)
         long["model"] = main_model

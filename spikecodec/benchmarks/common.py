@@ -42,16 +42,18 @@ def subset_shared(shared: str, work: str, limit: int | None) -> str:
         return shared
     root = os.path.join(work, "shared-subset")
     os.makedirs(os.path.join(root, "eval"), exist_ok=True)
-    link = os.path.join(root, "eval", "score.py")
-    if not os.path.lexists(link):
-        os.symlink(os.path.join(shared, "eval", "score.py"), link)
+    for script in ("score.py", "fidelity.py"):
+        link = os.path.join(root, "eval", script)
+        if not os.path.lexists(link):
+            os.symlink(os.path.join(shared, "eval", script), link)
     for name in SETS:
         d = os.path.join(root, "eval", "dev", name)
         os.makedirs(d, exist_ok=True)
         for p in dev_clips(shared, name, limit):
-            q = os.path.join(d, os.path.basename(p))
-            if not os.path.lexists(q):
-                os.symlink(p, q)
+            for f in (p, p[:-5] + ".csv"):     # the onset CSVs too: fidelity.py's note F1 reads them
+                q = os.path.join(d, os.path.basename(f))
+                if os.path.exists(f) and not os.path.lexists(q):
+                    os.symlink(f, q)
     return root
 
 
@@ -66,23 +68,33 @@ def install_hint(missing: list[str]) -> str:
 
 # ----------------------------------------------------------------------------- scorer
 _SCORE = None
+_FIDELITY = None
+FIDELITY_METRICS = ("level_db", "onset_r", "chroma", "fine_lsd", "note_f1")
+
+
+def _load_script(name: str, path: str):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _scorer_init(score_py: str) -> None:
-    """Worker initialiser: load shared/eval/score.py itself as a module (once per worker)."""
-    import importlib.util
-    global _SCORE
-    spec = importlib.util.spec_from_file_location("spikecodec_dev_score", score_py)
-    _SCORE = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(_SCORE)
+    """Worker initialiser: load shared/eval/score.py and fidelity.py themselves as modules (once per worker)."""
+    global _SCORE, _FIDELITY
+    _SCORE = _load_script("spikecodec_dev_score", score_py)
+    _FIDELITY = _load_script("spikecodec_dev_fidelity", os.path.join(os.path.dirname(score_py), "fidelity.py"))
 
 
 def _scorer_run(ref_dir: str, dec_dir: str, visqol: bool) -> dict:
-    """What `score.py REF DEC --json [--no-visqol]` prints, as a dict (same function, same arguments)."""
+    """What `score.py REF DEC --json [--no-visqol]` prints, as a dict (same function, same arguments),
+    with what `fidelity.py REF DEC --json` prints under "fidelity"."""
     use_vq = visqol and _SCORE.have_visqol()
     res = _SCORE.score_dirs(ref_dir, dec_dir, use_visqol=use_vq)
     if res["missing"]:
         raise RuntimeError(f"score.py: decoded files missing in {dec_dir}: {', '.join(res['missing'])}")
+    res["fidelity"] = _FIDELITY.score_dirs(ref_dir, dec_dir, notes=True)
     return json.loads(json.dumps(res))
 
 
@@ -120,9 +132,12 @@ def stats(values) -> dict | None:
 
 
 def metric_stats(scored: dict) -> dict:
-    """score.py JSON -> {metric: stats} over its per-file rows."""
+    """score.py JSON (with fidelity.py's under "fidelity") -> {metric: stats} over the per-file rows."""
     rows = scored["files"]
-    return {m: stats([r.get(m) for r in rows]) for m in METRICS if any(m in r for r in rows)}
+    out = {m: stats([r.get(m) for r in rows]) for m in METRICS if any(m in r for r in rows)}
+    fid_rows = list((scored.get("fidelity") or {}).get("files", {}).values())
+    out.update({m: stats([r.get(m) for r in fid_rows]) for m in FIDELITY_METRICS if any(m in r for r in fid_rows)})
+    return out
 
 
 # ----------------------------------------------------------------------------- subprocess timing

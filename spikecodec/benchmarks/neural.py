@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 
-MODELS = ("free", "sparse", "mu")
 MU_LEVELS_FULL = (6, 8, 10, 12, 14, 16, 18, 20, 24)
 MU_LEVELS_QUICK = (8, 20)
 QUALITY_FLOOR = 0.6
@@ -42,8 +41,10 @@ def model_info(names: list[str]) -> list[dict]:
 def available_models() -> tuple[list[str], list[str]]:
     """(present model names, notes on absent/broken ones)."""
     from ..checkpoint import load_model
+    from ..checkpoint import list_models
     present, notes = [], []
-    for name in MODELS:
+    shipped = [e.name for e in list_models() if e.registered and e.status == "shipped"]
+    for name in shipped:
         try:
             load_model(name, device="cpu")
             present.append(name)
@@ -80,7 +81,7 @@ def evaluate_setting(s: dict, shared: str, out_dir: str) -> dict:
     caller scores the decoded folders again for the per-clip rows)."""
     from ..training.evaluate import evaluate
     return evaluate(s["model"], level=s["level"], quality_floor=s["quality_floor"], visqol=False,
-                    out_dir=out_dir, shared=shared)
+                    out_dir=out_dir, shared=shared, fidelity=False)
 
 
 def raster_data(name: str, clip: str, levels=(None,)) -> list[dict]:

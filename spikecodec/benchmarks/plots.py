@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-STYLE = {"free": ("#2ca02c", "s"), "sparse": ("#ff7f0e", "D"), "mu": ("#1f77b4", "o"),
+STYLE = {"free": ("#2ca02c", "s"), "sparse": ("#ff7f0e", "D"), "mu": ("#1f77b4", "o"), "mu2": ("#d62728", "o"),
          "opus": ("#7f7f7f", "^"), "mp3": ("#9467bd", "v")}
 
 
@@ -15,16 +15,22 @@ def _figure(w_in: float, h_in: float, dpi: int = 110):
     return fig
 
 
-def rate_quality(rows: list[dict], path: str, sets=("piano", "music")) -> None:
-    """kbps (x) against LMD and ViSQOL (y), one point per codec setting, one column per set.
+SCORE_METRICS = (("lmd", "log-mel distance (lower is better)", "LMD"),
+                 ("visqol", "ViSQOL MOS-LQO (higher is better)", "ViSQOL"))
+# fidelity.py's measures of what the listener hears: which notes sound, and (piano) which notes a transcriber finds
+NOTE_METRICS = (("chroma", "chroma similarity (higher is better)", "chroma"),
+                ("note_f1", "note F1 by transcription (higher is better)", "note F1"))
 
-    rows: {"family", "label", "level", "quality_floor", "sets": {set: {"kbps", "payload_kbps"?, "lmd", "visqol"}}}
+
+def rate_quality(rows: list[dict], path: str, sets=("piano", "music"), metrics=SCORE_METRICS) -> None:
+    """kbps (x) against two measures (y; default LMD and ViSQOL), one point per codec setting, one column per set.
+
+    rows: {"family", "label", "level", "quality_floor", "sets": {set: {"kbps", "payload_kbps"?, metric: value}}}
     """
     fig = _figure(11, 8)
     axes = fig.subplots(2, len(sets), squeeze=False)
     for j, name in enumerate(sets):
-        for i, (metric, ylabel) in enumerate((("lmd", "log-mel distance (lower is better)"),
-                                              ("visqol", "ViSQOL MOS-LQO (higher is better)"))):
+        for i, (metric, ylabel, title) in enumerate(metrics):
             ax = axes[i][j]
             plotted = False
             for fam in STYLE:
@@ -37,8 +43,8 @@ def rate_quality(rows: list[dict], path: str, sets=("piano", "music")) -> None:
                 line.sort(key=lambda r: r["sets"][name]["kbps"])
                 xs = [r["sets"][name]["kbps"] for r in line]
                 ys = [r["sets"][name][metric] for r in line]
-                label = {"mu": "spikecodec mu (levels)", "free": "spikecodec free", "sparse": "spikecodec sparse",
-                         "opus": "Opus (file kbps)", "mp3": "MP3"}[fam]
+                label = {"opus": "Opus (file kbps)", "mp3": "MP3"}.get(
+                    fam, f"spikecodec {fam}" + (" (levels)" if any(r.get("level") is not None for r in rs) else ""))
                 ax.plot(xs, ys, marker=marker, color=color, ls="-" if len(xs) > 1 else "none", label=label, ms=6)
                 for r, x, y in zip(line, xs, ys):
                     tag = (str(r["level"]) if r.get("level") is not None else
@@ -55,14 +61,15 @@ def rate_quality(rows: list[dict], path: str, sets=("piano", "music")) -> None:
                         ax.plot([r["sets"][name]["kbps"]], [r["sets"][name][metric]], marker="*", ms=13,
                                 color=color, ls="none", label=f"spikecodec {fam} quality floor {r['quality_floor']}")
                 plotted = True
-            ax.set_title(f"{name}: {metric.upper() if metric == 'lmd' else 'ViSQOL'}")
+            ax.set_title(f"{name}: {title}")
             ax.set_xlabel("kbit/s (real: file bits / duration; Opus also payload only)", fontsize=8)
             ax.set_ylabel(ylabel, fontsize=8)
             ax.grid(alpha=0.3)
             if metric == "visqol":
                 ax.axhline(4.732, color="0.6", lw=0.8, ls="--")
             if not plotted:
-                ax.text(0.5, 0.5, "not measured" + (" (--no-visqol / quick run)" if metric == "visqol" else ""),
+                why = {"visqol": " (--no-visqol / quick run)", "note_f1": " (note onsets exist for piano only)"}
+                ax.text(0.5, 0.5, "not measured" + why.get(metric, ""),
                         ha="center", va="center", transform=ax.transAxes, color="0.4")
             elif i == 0 and j == 0:
                 ax.legend(fontsize=7, loc="best")

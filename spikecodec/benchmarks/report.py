@@ -1,7 +1,9 @@
 """docs/benchmarks.md from the result dict (the whole page is this template; re-running regenerates it)."""
 from __future__ import annotations
 
-METRIC_COLS = (("si_snr", "SI-SNR dB", 2), ("lmd", "LMD", 3), ("mrstft", "MR-STFT", 3), ("visqol", "ViSQOL", 3))
+METRIC_COLS = (("si_snr", "SI-SNR dB", 2), ("lmd", "LMD", 3), ("mrstft", "MR-STFT", 3), ("visqol", "ViSQOL", 3),
+               ("level_db", "level dB", 2), ("onset_r", "onset r", 3), ("chroma", "chroma", 3),
+               ("fine_lsd", "fine LSD dB", 2), ("note_f1", "note F1", 3))
 
 
 def _f(x, nd=3) -> str:
@@ -40,7 +42,7 @@ def _dur(s: float) -> str:
 
 
 def _extra(c: dict, s: dict) -> str:
-    if c["family"] in ("free", "sparse", "mu"):
+    if c["family"] not in ("opus", "mp3"):
         bits = []
         if s.get("density") is not None:
             bits.append(f"density {s['density']:.3f}")
@@ -128,6 +130,10 @@ def render(r: dict) -> str:
             L += ["Alignment (score.py): " + "; ".join(notes), ""]
     if r.get("plots", {}).get("rate_quality"):
         L += [f"![rate-quality]({img}{r['plots']['rate_quality']})", ""]
+    if r.get("plots", {}).get("rate_notes"):
+        L += ["What the log-mel distance and ViSQOL cannot see: which notes sound (chroma) and, on piano, the notes "
+              "a transcriber finds (note F1), from `fidelity.py`:", "",
+              f"![rate-notes]({img}{r['plots']['rate_notes']})", ""]
 
     L += ["## Speed and memory", "",
           f"Real-time factors (x real time, higher is faster) on this CPU with {meta['threads']} threads. "

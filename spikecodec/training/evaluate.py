@@ -29,13 +29,13 @@ from .corpus import _shared_dir
 
 def evaluate(model: str, sets=("piano", "music"), level=None, quality_floor=None, target_kbps=None,
              visqol=True, out_dir=None, shared=None, limit=None, notes=True, input_rate=None,
-             input_channels=1) -> dict:
+             input_channels=1, fidelity=True) -> dict:
     """input_rate / input_channels: code each clip as a user's file would arrive (e.g. 44.1 kHz stereo):
     resampled with libsoxr VHQ and copied to every channel; the scorers down-mix and resample back."""
     if out_dir is None:  # decoded files go to a temporary folder, removed on every exit path
         with tempfile.TemporaryDirectory(prefix="spikecodec-eval-") as tmp:
             return evaluate(model, sets, level, quality_floor, target_kbps, visqol, tmp, shared, limit, notes,
-                            input_rate, input_channels)
+                            input_rate, input_channels, fidelity)
     import torch
     shared = shared or _shared_dir()
     lm = load_model(model, device="cpu")
@@ -85,7 +85,8 @@ def evaluate(model: str, sets=("piano", "music"), level=None, quality_floor=None
         fid_cmd = [sys.executable, os.path.join(shared, "eval", "fidelity.py"), ref_dir, dec_dir, "--json"]
         if not notes:
             fid_cmd.append("--no-notes")
-        fidelity = json.loads(subprocess.run(fid_cmd, check=True, capture_output=True, text=True).stdout)
+        fid = json.loads(subprocess.run(fid_cmd, check=True, capture_output=True, text=True).stdout) \
+            if fidelity else {}
         kbps = np.array([c["kbps"] for c in clips])
         result["sets"][name] = {
             "clips": len(clips), "kbps_mean": float(kbps.mean()), "kbps_min": float(kbps.min()),
@@ -93,7 +94,7 @@ def evaluate(model: str, sets=("piano", "music"), level=None, quality_floor=None
             "encode_xrt": seconds / enc_t, "decode_xrt": seconds / dec_t,
             "scores": scored.get("mean", scored.get("means")), "per_clip": clips, "score_config": scored.get("config"),
             "score_files": scored.get("files"),
-            "fidelity": fidelity.get("mean"), "fidelity_files": fidelity.get("files"),
+            "fidelity": fid.get("mean"), "fidelity_files": fid.get("files"),
         }
     return result
 
