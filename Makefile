@@ -58,6 +58,10 @@ clean-demo:
 BENCH_DEBS := opus-tools ffmpeg time
 
 # Both need the evaluation data (../shared or SPIKECODEC_SHARED), checked before anything is installed.
+# fidelity.py's note F1 (shared/eval/fidelity.py's docstring): basic-pitch's ONNX model without its
+# TensorFlow dependency list, and what it needs; resampy still imports pkg_resources (setuptools < 81).
+FIDELITY_PIP := mir-eval pretty-midi 'resampy<0.4.3' scikit-learn onnxruntime 'setuptools<81'
+
 bench: install
 	@$(VPY) -m spikecodec.shareddata bench
 	@if ! command -v opusenc >/dev/null || ! command -v ffmpeg >/dev/null || [ ! -x /usr/bin/time ]; then \
@@ -65,6 +69,8 @@ bench: install
 		else echo "make bench: install these Debian packages for the reference codecs: $(BENCH_DEBS)"; fi; \
 	fi
 	$(VPY) -m pip install -q -e '.[train]'
+	$(VPY) -m pip install -q $(FIDELITY_PIP)
+	$(VPY) -m pip install -q --no-deps basic-pitch==0.4.0
 	$(VPY) -m spikecodec.benchmarks $(if $(QUICK),--quick)
 
 # Debian packages the corpus is rendered with (installed when missing and running as root).
