@@ -112,6 +112,18 @@ def augment(x: torch.Tensor, cfg: dict, gen: torch.Generator) -> torch.Tensor:
     return x
 
 
+def loudness_loss(y: torch.Tensor, x: torch.Tensor, hop: int) -> torch.Tensor:
+    """L1 between the output's and the input's log10 RMS per hop: the level a listener hears.
+
+    The log-domain spectral terms are met by the median of an uncertain magnitude, which lies
+    below its mean power, so on their own they leave the output a few dB quiet.
+    """
+    def frame_rms(a):
+        a = a[:, : a.shape[1] // hop * hop].reshape(a.shape[0], -1, hop)
+        return torch.log10(a.pow(2).mean(-1).sqrt().clamp(min=1e-4))
+    return (frame_rms(y) - frame_rms(x)).abs().mean()
+
+
 def magnitude_loss(net: SpikingAutoencoder, log_mag: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """L1 between predicted and true natural-log magnitudes at the model's own framing, where not gated."""
     from ..model.phase import analyse
@@ -225,6 +237,10 @@ def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device:
             mag = magnitude_loss(net, log_mag, x)
             loss = loss + cfg["magnitude_weight"] * mag
             parts["magnitude"] = float(mag.detach())
+        if cfg.get("loudness_weight"):
+            loud = loudness_loss(y, x, net.config.hop)
+            loss = loss + cfg["loudness_weight"] * loud
+            parts["loudness"] = float(loud.detach())
         gamma = 0.0
         if cfg["sparsity"] and not cfg.get("decoder_only"):   # with z fixed, a rate loss moves nothing
             sp = cfg["sparsity"]
