@@ -376,7 +376,7 @@ def read_checkpoint(path: str) -> dict:
     import torch
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 -- torch.load raises anything on a foreign file
         raise CodecError(f"{path}: not a spikecodec checkpoint ({type(e).__name__})") from None
     if not isinstance(blob, dict) or blob.get(FORMAT_KEY) != 1:
         raise CodecError(f"{path}: not a spikecodec checkpoint")

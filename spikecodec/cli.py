@@ -253,8 +253,8 @@ def _decode_model(header, opts: Options):
         return _get_model(opts.model, opts.device)
     try:
         return _get_model(header.model_id, opts.device)
-    except Exception:
-        return None  # let the API look it up and explain what is missing
+    except Exception:  # noqa: BLE001 -- the API looks it up again and explains what is missing
+        return None
 
 
 def _decode_one(job: Job, opts: Options) -> Result:
@@ -415,7 +415,7 @@ def _execute(kind: str, jobs: list, opts: Options, n_workers: int, quiet: bool) 
                         job = futures[fut]
                         try:
                             report(fut.result())
-                        except Exception as e:  # a worker died
+                        except Exception as e:  # noqa: BLE001 -- a worker died
                             report(Result(job.src, job.dst, False, error=reason(e)))
                 except BaseException as e:
                     for f in futures:
@@ -579,7 +579,7 @@ def _load_model_or_exit(spec: str, device: str, verbose: bool):
         if verbose:
             traceback.print_exc()
         err(f"--model {spec}: {reason(e)}")
-        raise click.exceptions.Exit(2)
+        raise click.exceptions.Exit(2) from None
 
 
 def _run_jobs(kind: str, plan: list, failures: list, warnings: list, opts: Options, jobs: int, quiet: bool):
@@ -625,7 +625,7 @@ def _version() -> str:
         from importlib.metadata import version
 
         return version("spikecodec")
-    except Exception:  # not installed (running from a checkout)
+    except Exception:  # noqa: BLE001 -- not installed (running from a checkout)
         return "0+unknown"
 
 

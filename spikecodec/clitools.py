@@ -104,18 +104,18 @@ def guard(fn):
             raise
         except InputError as e:
             err(str(e))
-            raise click.exceptions.Exit(1)
+            raise click.exceptions.Exit(1) from None
         except KeyboardInterrupt:
             err("interrupted")
-            raise click.exceptions.Exit(130)
+            raise click.exceptions.Exit(130) from None
         except BrokenPipeError:
             silence_stdout()
-            raise click.exceptions.Exit(1)
+            raise click.exceptions.Exit(1) from None
         except Exception as e:  # noqa: BLE001 -- never a traceback unless -v
             if kwargs.get("verbose"):
                 traceback.print_exc()
             err(reason(e))
-            raise click.exceptions.Exit(1)
+            raise click.exceptions.Exit(1) from None
 
     return wrapper
 

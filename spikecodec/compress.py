@@ -18,7 +18,7 @@ import numpy as np
 from .audio import Resampler, as_2d, open_audio, read_blocks, readable_source, to_bytes, write_audio
 from .bitstream import FORMAT_VERSION, Header, SpkFile, SpkFormatError, read_spk, record_bits, write_spk
 from .checkpoint import LoadedModel, find_by_id, load_model, missing_model_message
-from .errors import CodecError  # noqa: F401  (re-exported for callers)
+from .errors import CodecError
 
 GROUP_CLIPS = 4          # clips encoded or decoded per model call
 FRAMES_PER_CLIP = 256
@@ -275,7 +275,7 @@ def _model_rate_blocks(spk, lm: LoadedModel) -> Iterator[np.ndarray]:
     T, hop, n = h.frames_per_clip, h.hop, h.num_frames
     r = net.decoder_radius
     lost = np.zeros(n, bool)
-    for ch, k, *_ in spk.damaged:
+    for _ch, k, *_ in spk.damaged:
         lost[k * T:(k + 1) * T] = True
     for f0 in range(0, n, GROUP_CLIPS * T):
         f1 = min(n, f0 + GROUP_CLIPS * T)

@@ -249,6 +249,6 @@ def test_target_kbps_counts_the_real_v2_bits(tmp_path):
     v2 = read_spk(spikecodec.encode(x, sr, model=lm, target_kbps=1.5))
     assert v2.levels[0].mean() < v1.levels[0].mean()
     T = v2.header.frames_per_clip
-    for k, lv in enumerate(v2.levels[0]):
+    for k, _lv in enumerate(v2.levels[0]):
         zc = v2.z[0][:, k * T:(k + 1) * T]
         assert clip_bits(zc, True) == clip_bits(zc, True, 2) <= clip_bits(zc, True, 1)

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from spikecodec.bitstream import Header, inspect_spk, read_spk, write_spk
-from spikecodec.events import concat, cut, mute
+from spikecodec.events import concat, cut
 from spikecodec.events.cli import register
 
 REPO = Path(__file__).resolve().parents[1]

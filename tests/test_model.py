@@ -1,6 +1,5 @@
 """The model, the trainer and the chunked codec path, on tiny configurations (CPU, seconds)."""
 import csv
-import io
 import os
 
 import numpy as np
@@ -30,7 +29,7 @@ def corpus(tmp_path_factory):
         os.makedirs(root / group)
         t = np.arange(22050 * 4) / 22050
         x = np.zeros_like(t)
-        for k in range(12):
+        for _ in range(12):
             f0, t0 = 110 * 2 ** (rng.integers(0, 36) / 12), rng.uniform(0, 3.5)
             env = np.where(t > t0, np.exp(-(t - t0) * 3), 0)
             x += env * np.sin(2 * np.pi * f0 * t)

@@ -275,7 +275,7 @@ class _Clip:
                 return
             except (KeyboardInterrupt, SystemExit, MemoryError):
                 raise
-            except BaseException as e:  # AssertionError, or a pyo3 panic
+            except BaseException as e:  # noqa: BLE001 -- AssertionError, or a pyo3 panic (a BaseException)
                 self.error = f"ctx clip: invalid range-coded stream ({type(e).__name__})"
         out[:] = 0
 

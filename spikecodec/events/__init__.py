@@ -32,7 +32,7 @@ from .edit import (
 )
 
 # Imported eagerly (numpy only) so that the name ``analyze`` is the function, not the submodule.
-from .analyze import Analysis, analyze, note_name, onsets_from, read_midi, read_onsets  # noqa: E402
+from .analyze import Analysis, analyze, note_name, onsets_from, read_midi, read_onsets
 
 
 def __getattr__(name):
@@ -46,4 +46,5 @@ __all__ = [
     "EditError", "as_spk", "check_compatible", "concat", "cut", "cut_frames", "drop_units",
     "frame_seconds", "mute", "mute_frames", "parse_range", "parse_units", "thin", "time_to_frame",
     "plot_events", "events_figure", "analyze", "Analysis", "read_onsets", "read_midi", "note_name",
+    "onsets_from",
 ]

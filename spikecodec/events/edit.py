@@ -36,7 +36,6 @@ Damaged input
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Iterable, Sequence, Union
 
 import numpy as np
