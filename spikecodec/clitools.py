@@ -18,11 +18,9 @@ from typing import Iterator, Optional
 
 import click
 
+from spikecodec.errors import InputError, SpikecodecError
+
 PROG = "spikecodec"
-
-
-class InputError(Exception):
-    """An expected failure of one input (or output), with a ready one-line reason."""
 
 
 # --------------------------------------------------------------------------- messages
@@ -47,7 +45,7 @@ def usage_error_line(e: "click.ClickException") -> str:
 
 def show_click_error(e: "click.ClickException") -> None:
     """Print a click exception: the group's help when run with no arguments, else one line."""
-    if type(e).__name__ == "NoArgsIsHelpError":
+    if isinstance(e, getattr(click.exceptions, "NoArgsIsHelpError", ())):
         e.show()
     else:
         click.echo(usage_error_line(e), err=True)
@@ -57,14 +55,20 @@ def one_line(text) -> str:
     return "; ".join(s.strip() for s in str(text).splitlines() if s.strip())
 
 
-_EXPECTED = ("CodecError", "SpkFormatError", "LibsndfileError", "SoundFileError", "SoundFileRuntimeError")
+def _expected_types() -> tuple:
+    """spikecodec's own errors, the OS's, and (when it is loaded: only then can it have raised)
+    libsndfile's, which name a bad audio file. ValueError stays a user error: numpy and soundfile
+    raise it for bad inputs too."""
+    types: tuple = (SpikecodecError, OSError, ValueError, EOFError)
+    soundfile = sys.modules.get("soundfile")
+    if soundfile is not None and hasattr(soundfile, "SoundFileError"):
+        types += (soundfile.SoundFileError,)
+    return types
 
 
 def is_expected(exc: BaseException) -> bool:
     """A user-facing error (bad input, bad file, unknown model), not a bug."""
-    if isinstance(exc, (OSError, ValueError, EOFError)):
-        return True
-    return any(c.__name__ in _EXPECTED for c in type(exc).__mro__)
+    return isinstance(exc, _expected_types())
 
 
 def reason(exc: BaseException, with_filename: bool = True) -> str:

@@ -24,7 +24,6 @@ from .edit import (
     drop_units,
     frame_seconds,
     mute,
-    mute_frames,
     parse_range,
     parse_units,
     thin,
@@ -44,7 +43,7 @@ def __getattr__(name):
 
 __all__ = [
     "EditError", "as_spk", "check_compatible", "concat", "cut", "cut_frames", "drop_units",
-    "frame_seconds", "mute", "mute_frames", "parse_range", "parse_units", "thin", "time_to_frame",
+    "frame_seconds", "mute", "parse_range", "parse_units", "thin", "time_to_frame",
     "plot_events", "events_figure", "analyze", "Analysis", "read_onsets", "read_midi", "note_name",
     "onsets_from",
 ]

@@ -41,6 +41,7 @@ from typing import Iterable, Sequence, Union
 import numpy as np
 
 from spikecodec.bitstream import Header, SpkFile, read_spk, write_spk
+from spikecodec.errors import EditError
 
 __all__ = [
     "EditError",
@@ -52,7 +53,6 @@ __all__ = [
     "cut",
     "cut_frames",
     "mute",
-    "mute_frames",
     "drop_units",
     "thin",
     "concat",
@@ -60,10 +60,6 @@ __all__ = [
 ]
 
 SpkLike = Union[SpkFile, bytes, bytearray, memoryview]
-
-
-class EditError(ValueError):
-    """An impossible edit (empty range, unknown unit, incompatible files): a one-line message."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -246,11 +242,6 @@ def _mute(s: SpkFile, f0: int, f1: int, channels) -> bytes:
             raise EditError(f"no such channel {c} (the file has {h.channels})")
         z[c][:, f0:f1] = False
     return _build(h, z, s.levels)
-
-
-def mute_frames(spk: SpkLike, f0: int, f1: int, channels: Sequence[int] | None = None):
-    """Remove every event in the frames ``[f0, f1)`` (of ``channels``, default all)."""
-    return _like(spk, _mute(as_spk(spk), f0, f1, channels))
 
 
 def mute(spk: SpkLike, start: float | None = None, end: float | None = None,
