@@ -35,6 +35,7 @@ __all__ = [
     "ctx_count_bits",
     "record_bits",
     "LEVEL_BITS",
+    "NUM_LEVELS",
     "TAG_BITS",
     "SpkFormatError",
     "bit_width",
@@ -52,6 +53,7 @@ TAG_BITS = 2  # v1
 TAG_BITS_V2 = 3
 VERSIONS = (1, 2)
 LEVEL_BITS = 5
+NUM_LEVELS = 1 << LEVEL_BITS  # the levels a clip record can carry: 0..NUM_LEVELS - 1
 
 
 from ._errors import SpkFormatError  # noqa: E402
@@ -249,8 +251,8 @@ def encode_clip_np(z_clip, level: int | None, layout: str | None = None, version
     ]
     if level is not None:
         level = int(level)
-        if not 0 <= level < (1 << LEVEL_BITS):
-            raise ValueError(f"level must be in 0..31, got {level}")
+        if not 0 <= level < NUM_LEVELS:
+            raise ValueError(f"level must be in 0..{NUM_LEVELS - 1}, got {level}")
         parts.append(ints_to_bits([level], LEVEL_BITS))
     if layout == CTX:
         parts.append(ints_to_bits([words.size], ctx_count_bits(N, T)))
