@@ -29,6 +29,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from .device import resolve_device
 from .errors import CodecError
 
 FORMAT_KEY = "spikecodec_checkpoint"
@@ -398,18 +399,6 @@ class LoadedModel:
         return self.net.config
 
 
-def pick_device(device: str | None) -> str:
-    import torch
-    device = device or "auto"
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise CodecError("--device cuda: no CUDA device is available (use --device cpu or auto)")
-    if device not in ("cpu", "cuda"):
-        raise CodecError(f"unknown device {device!r} (auto, cpu or cuda)")
-    return device
-
-
 def load_model(name_or_path: str | None = None, device: str | None = "auto") -> LoadedModel:
     """Load an installed model by name or alias ("default", "free", "sparse", "mu"), by model id
     (16 hex digits, as recorded in a .spk file), or a checkpoint file by path."""
@@ -427,7 +416,7 @@ def load_model(name_or_path: str | None = None, device: str | None = "auto") -> 
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
     except RuntimeError as e:
         raise CodecError(f"{path}: weights do not match their config ({str(e).splitlines()[0]})") from None
-    dev = pick_device(device)
+    dev = resolve_device(device)
     torch.set_flush_denormal(True)
     net.eval().to(dev)
     return LoadedModel(net=net, name=entry.name if entry is not None else str(blob["name"]), model_id=mid,
