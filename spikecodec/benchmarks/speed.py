@@ -97,12 +97,12 @@ def clip_container_share(name: str, clip: str, cli: dict | None, repeat: int = 2
 
     from .. import compress
     from ..checkpoint import load_model
-    lm = load_model(name, device="cpu")
+    model = load_model(name, device="cpu")
     x, sr = sf.read(clip, dtype="float32")
-    data = compress.encode(x, sr, model=lm)
-    compress.decode(data, model=lm)
-    t_enc = _best(lambda: compress.encode(x, sr, model=lm), 3)
-    t_dec = _best(lambda: compress.decode(data, model=lm), 3)
+    data = compress.encode(x, sr, model=model)
+    compress.decode(data, model=model)
+    t_enc = _best(lambda: compress.encode(x, sr, model=model), 3)
+    t_dec = _best(lambda: compress.decode(data, model=model), 3)
     ct = container_times(data, repeat)
     out = {"model": name, **ct, "encode_s": t_enc, "decode_s": t_dec,
            "pack_share_inprocess": ct["pack_s"] / t_enc, "unpack_share_inprocess": ct["unpack_s"] / t_dec}
