@@ -29,6 +29,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from .atomic import atomic_write
 from .device import resolve_device
 from .errors import CodecError
 
@@ -366,10 +367,9 @@ def save_checkpoint(path: str, name: str, config: dict, state_dict: dict, meta: 
     check_writable(path)
     sd = {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()) for k, v in state_dict.items()}
     blob = {FORMAT_KEY: 1, "name": name, "config": dict(config), "state_dict": sd, "meta": dict(meta or {})}
-    tmp = path + ".part"
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    torch.save(blob, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        torch.save(blob, f)
     return file_id(path)
 
 

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import os
 import sys
-import tempfile
 import traceback
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import IO, Iterator, Optional
 
 import click
 
+from spikecodec.atomic import atomic_write
 from spikecodec.errors import InputError, SpikecodecError
 
 PROG = "spikecodec"
@@ -126,16 +125,10 @@ def guard(fn):
 
 # --------------------------------------------------------------------------- atomic output
 
-def umask() -> int:
-    m = os.umask(0o022)
-    os.umask(m)
-    return m
-
-
 @contextlib.contextmanager
 def atomic_output(path, force: bool, exists: Optional[str] = None,
-                  label: Optional[str] = None) -> Iterator[io.BufferedWriter]:
-    """Open a temporary file beside ``path``; move it to ``path`` only on success.
+                  label: Optional[str] = None) -> Iterator[IO[bytes]]:
+    """A command's output file, written atomically (spikecodec.atomic.atomic_write).
 
     On any exception (KeyboardInterrupt included) the temporary file is removed
     and ``path`` is untouched. Without ``force`` an existing ``path`` is never
@@ -151,32 +144,16 @@ def atomic_output(path, force: bool, exists: Optional[str] = None,
         raise InputError(f"{path} is a folder")
     if path.exists() and not force:
         raise InputError(exists)
+    opened = False
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        with atomic_write(path, replace=force) as f:
+            opened = True
+            yield f
+    except FileExistsError:
+        if not opened:
+            raise
+        raise InputError(exists) from None
     except OSError as e:
-        if label is None:
+        if opened or label is None:
             raise
         raise InputError(f"{label}: {reason(e, with_filename=False)}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~umask())
-        if force:
-            os.replace(tmp, path)
-        else:
-            try:  # link() refuses to replace: no check-then-write race
-                os.link(tmp, path)
-            except FileExistsError:
-                raise InputError(exists) from None
-            except OSError:  # filesystem without hard links
-                if path.exists():
-                    raise InputError(exists) from None
-                os.replace(tmp, path)
-            else:
-                os.unlink(tmp)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

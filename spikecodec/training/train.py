@@ -19,6 +19,7 @@ import time
 import numpy as np
 import torch
 
+from ..atomic import atomic_write
 from ..checkpoint import check_writable, read_checkpoint, save_checkpoint
 from ..device import resolve_device
 from ..errors import CodecError
@@ -133,10 +134,9 @@ def load_init(net: SpikingAutoencoder, path: str) -> None:
 
 
 def save_state(path: str, net, opt, step: int, sampler: CropSampler, gen: torch.Generator, elapsed: float) -> None:
-    tmp = path + ".part"
-    torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step, "elapsed": elapsed,
-                "sampler": sampler.state(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state()}, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step, "elapsed": elapsed,
+                    "sampler": sampler.state(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state()}, f)
 
 
 def export(cfg: dict, net, path: str, step: int, elapsed: float, sampler: CropSampler, last: dict) -> None:
