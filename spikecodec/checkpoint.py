@@ -28,6 +28,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from .atomic import atomic_write
 from .device import resolve_device
@@ -387,7 +388,7 @@ def read_checkpoint(path: str) -> dict:
 @dataclass
 class LoadedModel:
     """A ready-to-run model: `net` is a SpikingAutoencoder in eval mode on `device`."""
-    net: object
+    net: Any   # a spikecodec.model.SpikingAutoencoder (not imported here: torch loads lazily)
     name: str
     model_id: str
     path: str

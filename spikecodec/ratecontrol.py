@@ -143,8 +143,11 @@ def search_level(rate: RateControl, model, z_at: Callable[[int], np.ndarray], re
             return clip_bits(z_at(mu), True, version) <= budget
         mu = lowest_level(fits, highest)
     else:
+        floor = rate.quality_floor
+        assert floor is not None, "search_level needs target_kbps or quality_floor"
+
         def passes(mu: int) -> bool:
-            return clip_distance(model, z_at(mu), mu, ref) <= rate.quality_floor
+            return clip_distance(model, z_at(mu), mu, ref) <= floor
         mu = highest_level(passes, highest)
     return z_at(mu), mu
 

@@ -56,7 +56,7 @@ class StreamEncoder:
         T = FRAMES_PER_CLIP
         while True:
             f0 = self.next_clip * T
-            n_frames = max(1, math.ceil(self.total / self.hop)) if final else None
+            n_frames = max(1, math.ceil(self.total / self.hop))   # of the input so far: final only when final
             if final and f0 >= n_frames:
                 return
             f1 = f0 + CLIPS_PER_CALL * T

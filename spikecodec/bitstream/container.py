@@ -620,7 +620,7 @@ def _parse(data, keep_z: bool, max_cells: int, ideal: bool = False):
     z = [np.zeros((N, h.num_frames), dtype=bool) for _ in range(C)] if keep_z else None
     lv = [np.zeros(h.num_clips, dtype=np.int64) for _ in range(C)] if h.has_levels else None
     clips: list[ClipInfo] = []
-    damaged = []
+    damaged: list[tuple[int, int, float, float]] = []
     parts = dict(file_header=8 * hlen, group_headers=8 * GROUP_HEADER_BYTES * groups_seen,
                  clip_headers=0, payload=0, padding=0, damaged=0)
     names = LAYOUTS if h.format_version == 1 else LAYOUTS_V2
@@ -642,7 +642,7 @@ def _parse(data, keep_z: bool, max_cells: int, ideal: bool = False):
             parts["payload"] += ci.payload_bits
             by_layout[ci.layout] += ci.header_bits + ci.payload_bits
             n_by_layout[ci.layout] += 1
-            if keep_z:
+            if z is not None:
                 z[c][:, k * T:k * T + ci.frames] = zc
             if lv is not None:
                 lv[c][k] = ci.level

@@ -24,6 +24,8 @@ public ``encode_clip`` / ``decode_clip`` pair speaks ``bitarray``.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from bitarray import bitarray
 
@@ -255,6 +257,7 @@ def encode_clip_np(z_clip, level: int | None, layout: str | None = None, version
             raise ValueError(f"level must be in 0..{NUM_LEVELS - 1}, got {level}")
         parts.append(ints_to_bits([level], LEVEL_BITS))
     if layout == CTX:
+        assert words is not None   # set above whenever the layout is ctx
         parts.append(ints_to_bits([words.size], ctx_count_bits(N, T)))
         parts.append(np.unpackbits(words.astype(">u4").view(np.uint8)))
     else:
@@ -388,7 +391,7 @@ def as_bit_array(bits) -> np.ndarray:
     if isinstance(bits, bitarray):
         raw = np.frombuffer(bits.tobytes(), dtype=np.uint8)
         endian = bits.endian() if callable(bits.endian) else bits.endian
-        order = "big" if endian == "big" else "little"
+        order: Literal["big", "little"] = "big" if endian == "big" else "little"
         return np.unpackbits(raw, bitorder=order)[: len(bits)]
     arr = np.asarray(bits, dtype=np.uint8)
     if arr.ndim != 1:
