@@ -269,7 +269,7 @@ def thin(spk: SpkLike, fraction: float, seed: int | None = 0):
     the only honest choice; the bit-rate falls roughly in proportion for sparse layouts."""
     fraction = float(fraction)
     if not 0.0 <= fraction <= 1.0:
-        raise EditError(f"--thin takes a fraction in [0, 1], got {fraction}")
+        raise EditError(f"the fraction of events to drop must be in [0, 1], got {fraction}")
     s = as_spk(spk)
     z = [zc.copy() for zc in s.z]
     where = [np.flatnonzero(zc) for zc in z]
