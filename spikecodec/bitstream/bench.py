@@ -23,6 +23,19 @@ HOP = 512
 SAMPLE_RATE = 22050
 
 
+def runs_z(rng: np.random.Generator, units: int, frames: int, density: float = 0.1,
+           stay: float = 0.85) -> np.ndarray:
+    """Synthetic z (units, frames) bool with events in runs of a few frames and a rate per unit, like a
+    real encoder's (what the ctx layout is for): the test vectors and the tests draw from it."""
+    rate = rng.random(units) * 2 * density
+    z = np.zeros((units, frames), bool)
+    on = rng.random(units) < rate
+    for t in range(frames):
+        on = np.where(on, rng.random(units) < stay, rng.random(units) < rate * (1 - stay))
+        z[:, t] = on
+    return z
+
+
 def _best_time(fn, repeat: int) -> float:
     best = float("inf")
     for _ in range(repeat):
