@@ -13,22 +13,16 @@ import argparse
 import glob
 import json
 import os
-import time
 
 import numpy as np
 import soundfile as sf
 
 import spikecodec
 from spikecodec.bitstream import inspect_spk, read_spk, write_spk
+from spikecodec.bitstream.bench import best_time
 
 
-def best(fn, n=5):
-    t = float("inf")
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        t = min(t, time.perf_counter() - t0)
-    return t
+best = best_time
 
 
 def main():

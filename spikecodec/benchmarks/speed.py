@@ -3,21 +3,15 @@ container's share of the time."""
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 
 from .classical import decode_cmd, encode_cmd
+from ..bitstream.bench import best_time
 from .common import CLIP_SAMPLES, SR, best_timed, cli_exe, thread_env
 
 
-def _best(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(max(1, repeat)):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+_best = best_time
 
 
 def rate_args(s: dict) -> list[str]:
