@@ -32,7 +32,7 @@ class RateControlError(CodecError):
     "no_levels" (the model has none), "range" (a value out of its range); ``fields``: the
     RateControl fields at fault, in the order of `FIELDS`."""
 
-    def __init__(self, message: str, problem: str, fields: tuple):
+    def __init__(self, message: str, problem: str = "range", fields: tuple = ()):
         super().__init__(message)
         self.problem, self.fields = problem, fields
 
