@@ -119,21 +119,14 @@ def test_model_config_reads_the_legacy_levels_key():
 
 # ----------------------------------------------------------------- atomic writes
 
-def test_atomic_write_replaces_or_refuses_and_leaves_nothing_behind(tmp_path):
+def test_atomic_write_never_clobbers_a_file_that_appears_meanwhile(tmp_path):
+    """(atomic_output's own behaviour is tests/test_cli_errors.py's.)"""
     p = tmp_path / "out.bin"
-    with atomic_write(p) as f:
-        f.write(b"one")
-    assert p.read_bytes() == b"one"
     with pytest.raises(FileExistsError):
         with atomic_write(p, replace=False) as f:
-            f.write(b"two")
-    assert p.read_bytes() == b"one"
-    with pytest.raises(RuntimeError):
-        with atomic_write(p) as f:
-            f.write(b"three")
-            raise RuntimeError("interrupted")
-    assert p.read_bytes() == b"one"
-    with atomic_write(p) as f:
-        f.write(b"four")
-    assert p.read_bytes() == b"four"
-    assert os.listdir(tmp_path) == ["out.bin"]
+            f.write(b"mine")
+            p.write_bytes(b"theirs")     # another process takes the name while we write
+    assert p.read_bytes() == b"theirs" and os.listdir(tmp_path) == ["out.bin"]
+    with atomic_write(p) as f:           # replace=True takes it back
+        f.write(b"mine")
+    assert p.read_bytes() == b"mine" and os.listdir(tmp_path) == ["out.bin"]
