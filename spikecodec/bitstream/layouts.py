@@ -29,6 +29,9 @@ from typing import Literal
 import numpy as np
 from bitarray import bitarray
 
+from ._errors import SpkFormatError
+from .ctx import ctx_decode, ctx_encode
+
 __all__ = [
     "LAYOUTS",
     "LAYOUTS_V2",
@@ -56,10 +59,6 @@ TAG_BITS_V2 = 3
 VERSIONS = (1, 2)
 LEVEL_BITS = 5
 NUM_LEVELS = 1 << LEVEL_BITS  # the levels a clip record can carry: 0..NUM_LEVELS - 1
-
-
-from ._errors import SpkFormatError  # noqa: E402
-from .ctx import ctx_decode, ctx_encode  # noqa: E402
 
 
 def bit_width(x: int) -> int:
