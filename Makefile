@@ -2,6 +2,7 @@
 #
 #   make install [CPU=1]    create .venv/ and install spikecodec (editable) with the dev extra
 #   make test               run the test suite
+#   make lint               ruff, mypy and the import contracts between the layers (docs/architecture.md)
 #   make demo               encode/decode the shipped example into demo-out/ and show where the bits go
 #   make bench [QUICK=1]    run the benchmarks (docs/benchmarks.md)
 #   make data [DATA_ARGS=]  build the training corpus
@@ -27,7 +28,7 @@ DEMO_CLIP  ?= examples/piano.flac
 DEMO_OUT   ?= demo-out
 STAMP      := $(VENV)/.spikecodec-installed
 
-.PHONY: install test demo bench data train clean-demo man
+.PHONY: install test lint demo bench data train clean-demo man
 
 install: $(STAMP)
 
@@ -43,6 +44,13 @@ $(STAMP): pyproject.toml
 
 test: install
 	$(VPY) -m pytest -q tests
+
+# The linter and the type check are configured in pyproject.toml ([tool.ruff], [tool.mypy]);
+# the layers' import contracts are tests/test_architecture.py.
+lint: install
+	$(VPY) -m ruff check .
+	$(VPY) -m mypy
+	$(VPY) -m pytest -q -p no:cacheprovider tests/test_architecture.py
 
 demo: install
 	@rm -rf $(DEMO_OUT) && mkdir -p $(DEMO_OUT)

@@ -7,7 +7,7 @@
 
 Torch is imported only when a model is needed, so reading .spk files stays fast.
 """
-from .errors import CodecError
+from .errors import CodecError, EditError, InputError, SpikecodecError, SpkFormatError
 
 __version__ = "0.1.0"
 
@@ -21,10 +21,8 @@ def __getattr__(name):
     if name in _LAZY:
         import importlib
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    if name == "SpkFormatError":
-        from .bitstream import SpkFormatError
-        return SpkFormatError
     raise AttributeError(f"module 'spikecodec' has no attribute {name!r}")
 
 
-__all__ = ["encode", "decode", "encode_file", "decode_file", "load_model", "CodecError", "SpkFormatError"]
+__all__ = ["encode", "decode", "encode_file", "decode_file", "load_model", "SpikecodecError", "CodecError",
+           "SpkFormatError", "EditError", "InputError"]

@@ -6,7 +6,7 @@ output does not depend on how the input is cut into blocks.
 from __future__ import annotations
 
 import io
-from typing import BinaryIO, Iterator
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf

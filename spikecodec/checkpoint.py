@@ -28,7 +28,10 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
+from .atomic import atomic_write
+from .device import resolve_device
 from .errors import CodecError
 
 FORMAT_KEY = "spikecodec_checkpoint"
@@ -365,10 +368,9 @@ def save_checkpoint(path: str, name: str, config: dict, state_dict: dict, meta: 
     check_writable(path)
     sd = {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()) for k, v in state_dict.items()}
     blob = {FORMAT_KEY: 1, "name": name, "config": dict(config), "state_dict": sd, "meta": dict(meta or {})}
-    tmp = path + ".part"
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    torch.save(blob, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        torch.save(blob, f)
     return file_id(path)
 
 
@@ -376,7 +378,7 @@ def read_checkpoint(path: str) -> dict:
     import torch
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 -- torch.load raises anything on a foreign file
         raise CodecError(f"{path}: not a spikecodec checkpoint ({type(e).__name__})") from None
     if not isinstance(blob, dict) or blob.get(FORMAT_KEY) != 1:
         raise CodecError(f"{path}: not a spikecodec checkpoint")
@@ -386,7 +388,7 @@ def read_checkpoint(path: str) -> dict:
 @dataclass
 class LoadedModel:
     """A ready-to-run model: `net` is a SpikingAutoencoder in eval mode on `device`."""
-    net: object
+    net: Any   # a spikecodec.model.SpikingAutoencoder (not imported here: torch loads lazily)
     name: str
     model_id: str
     path: str
@@ -396,18 +398,6 @@ class LoadedModel:
     @property
     def config(self):
         return self.net.config
-
-
-def pick_device(device: str | None) -> str:
-    import torch
-    device = device or "auto"
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise CodecError("--device cuda: no CUDA device is available (use --device cpu or auto)")
-    if device not in ("cpu", "cuda"):
-        raise CodecError(f"unknown device {device!r} (auto, cpu or cuda)")
-    return device
 
 
 def load_model(name_or_path: str | None = None, device: str | None = "auto") -> LoadedModel:
@@ -427,7 +417,7 @@ def load_model(name_or_path: str | None = None, device: str | None = "auto") -> 
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
     except RuntimeError as e:
         raise CodecError(f"{path}: weights do not match their config ({str(e).splitlines()[0]})") from None
-    dev = pick_device(device)
+    dev = resolve_device(device)
     torch.set_flush_denormal(True)
     net.eval().to(dev)
     return LoadedModel(net=net, name=entry.name if entry is not None else str(blob["name"]), model_id=mid,

@@ -32,8 +32,11 @@ from typing import Any, Callable, Optional
 
 import click
 
+from spikecodec.audio import MAX_RATE, MIN_RATE
+from spikecodec.bitstream import NUM_LEVELS
 from spikecodec.clitools import (PROG, InputError, atomic_output, err, guard, reason, show_click_error,
                                  silence_stdout, warn)
+from spikecodec.device import DEVICES
 
 __all__ = ["cli", "main", "InputError", "atomic_output"]
 
@@ -253,12 +256,13 @@ def _decode_model(header, opts: Options):
         return _get_model(opts.model, opts.device)
     try:
         return _get_model(header.model_id, opts.device)
-    except Exception:
-        return None  # let the API look it up and explain what is missing
+    except Exception:  # noqa: BLE001 -- the API looks it up again and explains what is missing
+        return None
 
 
 def _decode_one(job: Job, opts: Options) -> Result:
     from spikecodec.bitstream import read_spk
+    from spikecodec.compress import output_length
 
     api = _api()
     data = _read_input(job)
@@ -275,7 +279,7 @@ def _decode_one(job: Job, opts: Options) -> Result:
     if opts.float_out:
         kwargs["subtype"] = "FLOAT"
     sr = opts.sample_rate or header.source_sample_rate
-    n = header.num_samples if opts.sample_rate is None else round(header.num_samples * sr / header.source_sample_rate)
+    n = output_length(header, sr)
     progress = _FileProgress(f"decode {job.src}", n, sr)
     kwargs["progress"] = progress
     try:
@@ -415,7 +419,7 @@ def _execute(kind: str, jobs: list, opts: Options, n_workers: int, quiet: bool) 
                         job = futures[fut]
                         try:
                             report(fut.result())
-                        except Exception as e:  # a worker died
+                        except Exception as e:  # noqa: BLE001 -- a worker died
                             report(Result(job.src, job.dst, False, error=reason(e)))
                 except BaseException as e:
                     for f in futures:
@@ -552,16 +556,14 @@ def _check_stdio(jobs: list, what: str) -> None:
 
 
 def _resolve_device(device: str) -> str:
-    if device == "cpu":
-        return "cpu"
-    import torch
+    """--device as a torch device (spikecodec.device); one that is not available is a usage error (exit 2)."""
+    from spikecodec.device import DeviceError, resolve_device
 
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            err("--device cuda: no CUDA device is available to torch (use --device cpu or auto)")
-            raise click.exceptions.Exit(2)
-        return "cuda"
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        return resolve_device(device)
+    except DeviceError as e:
+        err(f"--device {device}: {e} (use --device cpu or auto)")
+        raise click.exceptions.Exit(2) from None
 
 
 def _check_output_options(inputs: tuple, output: Optional[str], output_dir: Optional[str]) -> None:
@@ -579,7 +581,7 @@ def _load_model_or_exit(spec: str, device: str, verbose: bool):
         if verbose:
             traceback.print_exc()
         err(f"--model {spec}: {reason(e)}")
-        raise click.exceptions.Exit(2)
+        raise click.exceptions.Exit(2) from None
 
 
 def _run_jobs(kind: str, plan: list, failures: list, warnings: list, opts: Options, jobs: int, quiet: bool):
@@ -625,7 +627,7 @@ def _version() -> str:
         from importlib.metadata import version
 
         return version("spikecodec")
-    except Exception:  # not installed (running from a checkout)
+    except Exception:  # noqa: BLE001 -- not installed (running from a checkout)
         return "0+unknown"
 
 
@@ -666,9 +668,23 @@ _common = [
     click.option("-v", "--verbose", is_flag=True, help="Per-file detail on stderr; tracebacks on errors."),
     click.option("-j", "--jobs", type=click.IntRange(min=0), default=1, show_default=True,
                  help="Files coded in parallel (worker processes); 0 = one per CPU core."),
-    click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+    click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
                  help="Where the model runs; auto = CUDA when torch sees one."),
 ]
+
+
+#: The encode options of each RateControl field (spikecodec.ratecontrol words its errors by field).
+RATE_FLAGS = {"level": "--level", "target_kbps": "--target-kbps", "quality_floor": "--quality-floor"}
+
+
+def _rate_control_message(e, model: str) -> str:
+    """A RateControlError in the command line's words (its flags)."""
+    flags = [RATE_FLAGS[f] for f in e.fields]
+    if e.problem == "several":
+        return f"{' and '.join(flags)} exclude each other (give one rate control)"
+    if e.problem == "no_levels":
+        return f"{flags[0]}: model '{model}' has no levels; use a mu-model (e.g. --model mu)"
+    return f"{flags[0]}: {e}"
 
 
 def _with_common(fn):
@@ -684,8 +700,8 @@ def _with_common(fn):
               help="Write outputs under DIR, mirroring input folders.")
 @click.option("-m", "--model", metavar="NAME|PATH", default="default", show_default=True,
               help="Model: an installed model's name or alias (see `spikecodec models`) or a checkpoint file.")
-@click.option("--level", "level", type=click.IntRange(0, 31), metavar="MU",
-              help="Bit-rate level 0..31 (mu-models only).")
+@click.option("--level", "level", type=click.IntRange(0, NUM_LEVELS - 1), metavar="MU",
+              help=f"Bit-rate level 0..{NUM_LEVELS - 1} (mu-models only).")
 @click.option("--quality-floor", "quality_floor", type=click.FloatRange(min=0, min_open=True), metavar="LMD",
               help="Per-clip quality floor (mu-models only).")
 @click.option("--target-kbps", "target_kbps", type=click.FloatRange(min=0, min_open=True), metavar="KBPS",
@@ -705,22 +721,23 @@ def encode(inputs, output, output_dir, model, level, quality_floor, target_kbps,
     """
     _set_verbosity(verbose, quiet)
     _check_output_options(inputs, output, output_dir)
-    given = [o for o, v in (("--level", level), ("--target-kbps", target_kbps), ("--quality-floor", quality_floor))
-             if v is not None]
-    if len(given) > 1:
-        raise click.UsageError(f"{' and '.join(given)} exclude each other (give one rate control)")
+    from spikecodec.ratecontrol import RateControl, RateControlError
+
+    rate = RateControl(level=level, target_kbps=target_kbps, quality_floor=quality_floor)
+    try:
+        rate.validate()
+    except RateControlError as e:
+        raise click.UsageError(_rate_control_message(e, model)) from None
 
     plan, failures, warnings = _plan(inputs, output, output_dir, AUDIO_EXTS,
                                      lambda p: p.with_suffix(SPK_EXT).name if p.suffix else p.name + SPK_EXT)
     _check_stdio(plan, "a binary .spk stream")
     dev = _resolve_device(device)
-    m = _load_model_or_exit(model, dev, verbose)
-    levels = getattr(getattr(m, "config", None), "levels", None)
-    if levels is not None and not levels:
-        for opt, val in (("--level", level), ("--quality-floor", quality_floor), ("--target-kbps", target_kbps)):
-            if val is not None:
-                err(f"{opt}: model '{model}' has no levels; use a mu-model (e.g. --model mu)")
-                raise click.exceptions.Exit(2)
+    try:
+        rate.validate(_load_model_or_exit(model, dev, verbose))
+    except RateControlError as e:
+        err(_rate_control_message(e, model))
+        raise click.exceptions.Exit(2) from None
     opts = Options(model=model, device=dev, force=force, verbose=verbose, level=level,
                    quality_floor=quality_floor, target_kbps=target_kbps, spk_version=int(spk_version))
     _run_jobs("encode", plan, failures, warnings, opts, jobs, quiet)
@@ -733,7 +750,7 @@ def encode(inputs, output, output_dir, model, level, quality_floor, target_kbps,
               help="Write outputs under DIR, mirroring input folders.")
 @click.option("--format", "fmt", type=click.Choice(DECODE_FORMATS), default=None,
               help="Output format (default: from the -o extension, else wav).")
-@click.option("-r", "--sample-rate", "sample_rate", type=click.IntRange(1000, 384000), metavar="HZ",
+@click.option("-r", "--sample-rate", "sample_rate", type=click.IntRange(MIN_RATE, MAX_RATE), metavar="HZ",
               help="Output sample rate (default: the source rate recorded in the file).")
 @click.option("--float", "float_out", is_flag=True,
               help="Write 32-bit float WAV, as decoded (may exceed full scale); default 16-bit PCM WAV, "

@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import os
 import sys
-import tempfile
 import traceback
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import IO, Iterator, Optional
 
 import click
 
+from spikecodec.atomic import atomic_write
+from spikecodec.errors import InputError, SpikecodecError
+
 PROG = "spikecodec"
-
-
-class InputError(Exception):
-    """An expected failure of one input (or output), with a ready one-line reason."""
 
 
 # --------------------------------------------------------------------------- messages
@@ -47,7 +44,7 @@ def usage_error_line(e: "click.ClickException") -> str:
 
 def show_click_error(e: "click.ClickException") -> None:
     """Print a click exception: the group's help when run with no arguments, else one line."""
-    if type(e).__name__ == "NoArgsIsHelpError":
+    if isinstance(e, getattr(click.exceptions, "NoArgsIsHelpError", ())):
         e.show()
     else:
         click.echo(usage_error_line(e), err=True)
@@ -57,14 +54,20 @@ def one_line(text) -> str:
     return "; ".join(s.strip() for s in str(text).splitlines() if s.strip())
 
 
-_EXPECTED = ("CodecError", "SpkFormatError", "LibsndfileError", "SoundFileError", "SoundFileRuntimeError")
+def _expected_types() -> tuple:
+    """spikecodec's own errors, the OS's, and (when it is loaded: only then can it have raised)
+    libsndfile's, which name a bad audio file. ValueError stays a user error: numpy and soundfile
+    raise it for bad inputs too."""
+    types: tuple = (SpikecodecError, OSError, ValueError, EOFError)
+    soundfile = sys.modules.get("soundfile")
+    if soundfile is not None and hasattr(soundfile, "SoundFileError"):
+        types += (soundfile.SoundFileError,)
+    return types
 
 
 def is_expected(exc: BaseException) -> bool:
     """A user-facing error (bad input, bad file, unknown model), not a bug."""
-    if isinstance(exc, (OSError, ValueError, EOFError)):
-        return True
-    return any(c.__name__ in _EXPECTED for c in type(exc).__mro__)
+    return isinstance(exc, _expected_types())
 
 
 def reason(exc: BaseException, with_filename: bool = True) -> str:
@@ -104,34 +107,28 @@ def guard(fn):
             raise
         except InputError as e:
             err(str(e))
-            raise click.exceptions.Exit(1)
+            raise click.exceptions.Exit(1) from None
         except KeyboardInterrupt:
             err("interrupted")
-            raise click.exceptions.Exit(130)
+            raise click.exceptions.Exit(130) from None
         except BrokenPipeError:
             silence_stdout()
-            raise click.exceptions.Exit(1)
+            raise click.exceptions.Exit(1) from None
         except Exception as e:  # noqa: BLE001 -- never a traceback unless -v
             if kwargs.get("verbose"):
                 traceback.print_exc()
             err(reason(e))
-            raise click.exceptions.Exit(1)
+            raise click.exceptions.Exit(1) from None
 
     return wrapper
 
 
 # --------------------------------------------------------------------------- atomic output
 
-def umask() -> int:
-    m = os.umask(0o022)
-    os.umask(m)
-    return m
-
-
 @contextlib.contextmanager
 def atomic_output(path, force: bool, exists: Optional[str] = None,
-                  label: Optional[str] = None) -> Iterator[io.BufferedWriter]:
-    """Open a temporary file beside ``path``; move it to ``path`` only on success.
+                  label: Optional[str] = None) -> Iterator[IO[bytes]]:
+    """A command's output file, written atomically (spikecodec.atomic.atomic_write).
 
     On any exception (KeyboardInterrupt included) the temporary file is removed
     and ``path`` is untouched. Without ``force`` an existing ``path`` is never
@@ -147,32 +144,16 @@ def atomic_output(path, force: bool, exists: Optional[str] = None,
         raise InputError(f"{path} is a folder")
     if path.exists() and not force:
         raise InputError(exists)
+    opened = False
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        with atomic_write(path, replace=force) as f:
+            opened = True
+            yield f
+    except FileExistsError:
+        if not opened:
+            raise
+        raise InputError(exists) from None
     except OSError as e:
-        if label is None:
+        if opened or label is None:
             raise
         raise InputError(f"{label}: {reason(e, with_filename=False)}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~umask())
-        if force:
-            os.replace(tmp, path)
-        else:
-            try:  # link() refuses to replace: no check-then-write race
-                os.link(tmp, path)
-            except FileExistsError:
-                raise InputError(exists) from None
-            except OSError:  # filesystem without hard links
-                if path.exists():
-                    raise InputError(exists) from None
-                os.replace(tmp, path)
-            else:
-                os.unlink(tmp)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

@@ -149,8 +149,8 @@ def model_spk(spk_bytes, default_model):
         kw.setdefault("units", c.units)
         kw.setdefault("hop", c.hop)
         kw.setdefault("model_sr", c.sample_rate)
-        if getattr(c, "levels", 0):
-            kw.setdefault("levels", c.default_level if c.default_level is not None else c.levels // 2)
+        if c.num_levels:
+            kw.setdefault("levels", c.default_level if c.default_level is not None else c.num_levels // 2)
         return spk_bytes(**kw)
 
     return make

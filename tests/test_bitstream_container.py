@@ -261,7 +261,7 @@ def test_payload_bit_flip_costs_one_group(K):
             lost = {(c, k) for c, k, _, _ in out.damaged}
             ks = range(g * K, min((g + 1) * K, h.num_clips))
             assert lost == {(c, k) for k in ks for c in range(2)}
-            for c, k, s_, e_ in out.damaged:
+            for _c, k, s_, e_ in out.damaged:
                 assert s_ == pytest.approx(k * 8 * 512 / 22050)
                 assert e_ == pytest.approx(min((k + 1) * 8, 57) * 512 / 22050)
             first_good = lv[0][0] if g != 0 else lv[0][K]
@@ -279,7 +279,7 @@ def test_payload_bit_flip_costs_one_group(K):
 def test_group_header_flip_resyncs():
     h, z, lv, data = make(frames=80, T=8)
     groups = group_offsets(data)
-    for g, (s, e) in enumerate(groups):
+    for g, (s, _e) in enumerate(groups):
         for pos in range(s, s + GH):
             b = bytearray(data)
             b[pos] ^= 0x40
@@ -308,7 +308,7 @@ def test_all_clips_lost_raises():
     h, z, lv, data = make(frames=16, T=8, density=0.5)
     groups = group_offsets(data)
     b = bytearray(data)
-    for s, e in groups:
+    for s, _e in groups:
         b[s + GH] ^= 0xFF
     with pytest.raises(SpkFormatError, match="all"):
         read_spk(bytes(b))

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from spikecodec.bitstream import SpkFormatError
 from spikecodec.bitstream import ctx
+from spikecodec.bitstream.bench import runs_z
 from spikecodec.bitstream.ctx import (
     CELL_PRIOR,
     FLAG_PRIOR,
@@ -68,13 +69,7 @@ def reference_model(z):
 
 
 def markov(rng, N, T, density=0.1, stay=0.8):
-    rate = rng.random(N) * 2 * density
-    z = np.zeros((N, T), bool)
-    on = rng.random(N) < rate
-    for t in range(T):
-        on = np.where(on, rng.random(N) < stay, rng.random(N) < rate * (1 - stay))
-        z[:, t] = on
-    return z
+    return runs_z(rng, N, T, density, stay)
 
 
 @st.composite

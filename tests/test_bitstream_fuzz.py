@@ -14,19 +14,12 @@ from hypothesis import strategies as st
 
 from spikecodec.bitstream import Header, SpkFormatError, inspect_spk, read_spk, write_spk
 from spikecodec.bitstream import container as ctr
+from spikecodec.bitstream.bench import runs_z
 
 GH = ctr.GROUP_HEADER_BYTES
 
 
-def runs(rng, units, frames, density, stay=0.85):
-    """Events in runs, like real z: what the ctx layout is for."""
-    rate = rng.random(units) * 2 * density
-    z = np.zeros((units, frames), bool)
-    on = rng.random(units) < rate
-    for t in range(frames):
-        on = np.where(on, rng.random(units) < stay, rng.random(units) < rate * (1 - stay))
-        z[:, t] = on
-    return z
+runs = runs_z   # events in runs, like real z: what the ctx layout is for
 
 
 def small_file(channels=2, units=5, frames=30, T=8, K=1, levels=True, density=0.25, seed=7, version=1,

@@ -244,11 +244,11 @@ def test_target_kbps_counts_the_real_v2_bits(tmp_path):
 
     x, sr = sf_.read(str(Path(__file__).parent.parent / "examples" / "piano.flac"), dtype="float32")
     x = x[: 6 * sr]
-    lm = spikecodec.load_model("default", device="cpu")
-    v1 = read_spk(spikecodec.encode(x, sr, model=lm, target_kbps=1.5, spk_version=1))
-    v2 = read_spk(spikecodec.encode(x, sr, model=lm, target_kbps=1.5))
+    model = spikecodec.load_model("default", device="cpu")
+    v1 = read_spk(spikecodec.encode(x, sr, model=model, target_kbps=1.5, spk_version=1))
+    v2 = read_spk(spikecodec.encode(x, sr, model=model, target_kbps=1.5))
     assert v2.levels[0].mean() < v1.levels[0].mean()
     T = v2.header.frames_per_clip
-    for k, lv in enumerate(v2.levels[0]):
+    for k, _lv in enumerate(v2.levels[0]):
         zc = v2.z[0][:, k * T:(k + 1) * T]
         assert clip_bits(zc, True) == clip_bits(zc, True, 2) <= clip_bits(zc, True, 1)

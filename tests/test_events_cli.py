@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from spikecodec.bitstream import Header, inspect_spk, read_spk, write_spk
-from spikecodec.events import concat, cut, mute
+from spikecodec.events import concat, cut
 from spikecodec.events.cli import register
 
 REPO = Path(__file__).resolve().parents[1]
@@ -245,9 +245,9 @@ def test_plot_spectrogram_with_a_tiny_random_model(tmp_path):
     net = SpikingAutoencoder(cfg)
     ck = tmp_path / "tiny.pt"
     save_checkpoint(str(ck), "tiny", cfg.to_dict(), net.state_dict())
-    lm = load_model(str(ck), device="cpu")
+    model = load_model(str(ck), device="cpu")
     F = 200
-    h = Header(model_name="tiny", model_id=lm.model_id, source_sample_rate=8000, model_sample_rate=8000, channels=1,
+    h = Header(model_name="tiny", model_id=model.model_id, source_sample_rate=8000, model_sample_rate=8000, channels=1,
                num_samples=F * 128, num_frames=F, units=8, frames_per_clip=64, hop=128)
     z = np.random.default_rng(0).random((8, F)) < 0.1
     (tmp_path / "t.spk").write_bytes(write_spk(h, [z]))

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spikecodec.bitstream import Header, SpkFile, inspect_spk, read_spk, write_spk
+from spikecodec.bitstream.bench import runs_z
 from spikecodec.events import (
     EditError,
     check_compatible,
@@ -257,14 +258,7 @@ def test_concat_refuses_other_models(field, value):
             concat(a, make(model_id="cd34"))
 
 
-def _runs(rng, units, frames, density=0.1, stay=0.85):
-    rate = rng.random(units) * 2 * density
-    z = np.zeros((units, frames), bool)
-    on = rng.random(units) < rate
-    for t in range(frames):
-        on = np.where(on, rng.random(units) < stay, rng.random(units) < rate * (1 - stay))
-        z[:, t] = on
-    return z
+_runs = runs_z
 
 
 def test_edits_repack_in_the_input_version_with_the_cheapest_layouts():

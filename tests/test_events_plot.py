@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from spikecodec.bitstream import Header, read_spk, write_spk  # noqa: E402
-from spikecodec.events import EditError, events_figure, plot_events  # noqa: E402
-from spikecodec.events.plot import png_bytes  # noqa: E402
+from spikecodec.bitstream import Header, read_spk, write_spk
+from spikecodec.events import EditError, events_figure, plot_events
+from spikecodec.events.plot import png_bytes
 
 HOP, MSR = 320, 16000
 

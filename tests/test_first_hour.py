@@ -136,7 +136,7 @@ def _loud_blocks(monkeypatch):
     """Make the decoder's output peak at +1.9 dBFS, the worst the issue saw from the model."""
     import spikecodec.compress as compress
 
-    def loud(spk, lm, rate):
+    def loud(spk, model, rate):
         n, c = spk.header.num_samples, spk.header.channels
         t = np.arange(n) / rate
         x = (1.25 * np.sin(2 * np.pi * 441 * t)).astype(np.float32)
@@ -267,7 +267,7 @@ def test_no_progress_when_stderr_is_not_a_terminal(cli_run, tmp_path, model_spk)
 def test_target_kbps_is_the_whole_file_rate(cli_run, tmp_path, default_model):
     from spikecodec.bitstream import inspect_spk
 
-    if not default_model.config.levels:
+    if not default_model.config.num_levels:
         pytest.skip("the default model has no levels")
     src = write_clip(tmp_path / "st.wav", seconds=12.0, sr=16000, channels=2)
     out = tmp_path / "st.spk"
@@ -295,10 +295,10 @@ class FakeModel:
     name = "fake"
     device = "cpu"
 
-def fake_blocks(spk, lm):
+def fake_blocks(spk, model):
     """What the decoder yields (model-rate audio, a clip group at a time), without the model's cost."""
     h = spk.header
-    step = compress.GROUP_CLIPS * h.frames_per_clip * h.hop
+    step = compress.CLIPS_PER_CALL * h.frames_per_clip * h.hop
     n = h.num_frames * h.hop
     for i in range(0, n, step):
         m = min(step, n - i)

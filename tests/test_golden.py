@@ -10,7 +10,6 @@ breaks version-1 files fails by orders of magnitude more.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -1,6 +1,5 @@
 """The model, the trainer and the chunked codec path, on tiny configurations (CPU, seconds)."""
 import csv
-import io
 import os
 
 import numpy as np
@@ -30,7 +29,7 @@ def corpus(tmp_path_factory):
         os.makedirs(root / group)
         t = np.arange(22050 * 4) / 22050
         x = np.zeros_like(t)
-        for k in range(12):
+        for _ in range(12):
             f0, t0 = 110 * 2 ** (rng.integers(0, 36) / 12), rng.uniform(0, 3.5)
             env = np.where(t > t0, np.exp(-(t - t0) * 3), 0)
             x += env * np.sin(2 * np.pi * f0 * t)
@@ -55,19 +54,19 @@ def test_tiny_training_loss_falls_and_resumes(variant, corpus, tmp_path):
     assert last < first, (first, last)
     blob = read_checkpoint(export)
     assert blob["meta"]["steps"] == 40 and blob["config"]["units"] == 16
-    lm = load_model(export)
-    assert lm.config.levels == (32 if variant == "mu" else 0)
+    model = load_model(export)
+    assert model.config.num_levels == (32 if variant == "mu" else 0)
     # the binary path round-trips through the bitstream
-    x = torch.randn(1, 20 * lm.config.hop) * 0.1
+    x = torch.randn(1, 20 * model.config.hop) * 0.1
     with torch.no_grad():
-        z = lm.net.encode_frames(x).bool().numpy()[0]
-        h = Header("t", lm.model_id, 22050, 22050, 1, x.shape[1], z.shape[1], z.shape[0], 8, lm.config.hop,
-                   bool(lm.config.levels))
-        levels = [np.full(h.num_clips, 5)] if lm.config.levels else None
+        z = model.net.encode_frames(x).bool().numpy()[0]
+        h = Header("t", model.model_id, 22050, 22050, 1, x.shape[1], z.shape[1], z.shape[0], 8, model.config.hop,
+                   bool(model.config.num_levels))
+        levels = [np.full(h.num_clips, 5)] if model.config.num_levels else None
         back = read_spk(write_spk(h, [z], levels))
         assert (back.z[0] == z).all()
-        y1 = lm.net.decode_frames(torch.from_numpy(z[None]).float(), 5)
-        y2 = lm.net.decode_frames(torch.from_numpy(back.z[0][None]).float(), int(back.levels[0][0]) if levels else 5)
+        y1 = model.net.decode_frames(torch.from_numpy(z[None]).float(), 5)
+        y2 = model.net.decode_frames(torch.from_numpy(back.z[0][None]).float(), int(back.levels[0][0]) if levels else 5)
         assert torch.equal(y1, y2)
 
 
@@ -80,20 +79,20 @@ def test_surrogate_gradient_is_triangular():
 
 
 def test_config_round_trips_through_checkpoint(tmp_path):
-    net = SpikingAutoencoder(ModelConfig(**TINY, levels=32, context_blocks=1))
+    net = SpikingAutoencoder(ModelConfig(**TINY, num_levels=32, context_blocks=1))
     path = str(tmp_path / "m.pt")
     save_checkpoint(path, "m", net.config.to_dict(), net.state_dict())
-    lm = load_model(path)
-    assert lm.config == net.config
+    model = load_model(path)
+    assert model.config == net.config
     with torch.no_grad():
         x = torch.randn(2, 8 * 512)
-        assert torch.equal(lm.net.encode_frames(x, 3), net.half().float().eval().encode_frames(x, 3))
+        assert torch.equal(model.net.encode_frames(x, 3), net.half().float().eval().encode_frames(x, 3))
 
 
 @pytest.fixture(scope="module")
 def mu_model(tmp_path_factory):
     torch.manual_seed(1)
-    net = SpikingAutoencoder(ModelConfig(**TINY, levels=32, context_blocks=1, default_level=2))
+    net = SpikingAutoencoder(ModelConfig(**TINY, num_levels=32, context_blocks=1, default_level=2))
     for m in net.modules():          # layer scales large enough that context really matters
         if hasattr(m, "gamma"):
             m.gamma.data.fill_(0.5)

@@ -27,17 +27,17 @@ def _model(tmp_path, **overrides):
 @pytest.mark.parametrize("n_fft", [512, 1024])                 # 4x and 8x overlap
 @pytest.mark.parametrize("phase_iterations,silence_radius", [(0, 0), (3, 2)])
 def test_streamed_decoding_equals_one_pass(tmp_path, n_fft, phase_iterations, silence_radius):
-    lm = _model(tmp_path, n_fft=n_fft, phase_iterations=phase_iterations, silence_radius=silence_radius)
-    rate = lm.config.sample_rate
-    frames = compress.GROUP_CLIPS * compress.FRAMES_PER_CLIP * 2 + 77     # three model windows
-    x = (np.random.default_rng(4).standard_normal(frames * lm.config.hop) * 0.1).astype(np.float32)
-    x[len(x) // 3:len(x) // 3 + 40 * lm.config.hop] = 0                  # a stretch of digital silence
-    spk = read_spk(compress.encode(x, rate, model=lm))
+    model = _model(tmp_path, n_fft=n_fft, phase_iterations=phase_iterations, silence_radius=silence_radius)
+    rate = model.config.sample_rate
+    frames = compress.CLIPS_PER_CALL * compress.FRAMES_PER_CLIP * 2 + 77     # three model windows
+    x = (np.random.default_rng(4).standard_normal(frames * model.config.hop) * 0.1).astype(np.float32)
+    x[len(x) // 3:len(x) // 3 + 40 * model.config.hop] = 0                  # a stretch of digital silence
+    spk = read_spk(compress.encode(x, rate, model=model))
     with torch.no_grad():
-        z = (lm.net.encoder_logits(torch.from_numpy(x[None])) > 0).numpy()[0]
-        one_pass = lm.net.decode_frames(torch.from_numpy(z[None]).float()).numpy()[0]
+        z = (model.net.encoder_logits(torch.from_numpy(x[None])) > 0).numpy()[0]
+        one_pass = model.net.decode_frames(torch.from_numpy(z[None]).float()).numpy()[0]
     assert (z == spk.z[0]).all()
-    streamed = np.concatenate(list(compress._model_rate_blocks(spk, lm)))[:, 0]
+    streamed = np.concatenate(list(compress._model_rate_blocks(spk, model)))[:, 0]
     scale = np.abs(one_pass).max()
     np.testing.assert_allclose(streamed, one_pass, atol=2e-5 * scale)
 
@@ -48,14 +48,14 @@ def test_reach_of_the_framing():
 
 
 def test_digital_silence_is_free_and_decodes_to_zeros(tmp_path):
-    lm = _model(tmp_path, n_fft=512, phase_iterations=2, silence_radius=2)
+    model = _model(tmp_path, n_fft=512, phase_iterations=2, silence_radius=2)
     x = np.zeros(30000, np.float32)
-    data = compress.encode(x, 22050, model=lm)
+    data = compress.encode(x, 22050, model=model)
     spk = read_spk(data)
     assert not any(zc.any() for zc in spk.z)
-    y, _ = compress.decode(data, model=lm)
+    y, _ = compress.decode(data, model=model)
     assert not y.any()
     # an all-zero z (an edited file) is silence too, whatever the level
     with torch.no_grad():
-        out = lm.net.decode_frames(torch.zeros(1, lm.config.units, 50))
+        out = model.net.decode_frames(torch.zeros(1, model.config.units, 50))
     assert not out.any()

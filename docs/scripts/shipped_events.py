@@ -39,12 +39,12 @@ def main():
            "|---|---|---|---|---|---|---|---|---|---|"]
     tops = {}
     for name in a.models:
-        lm = spikecodec.load_model(name)
+        model = spikecodec.load_model(name)
         pairs = sel = units_sel = units_total = specific = broad = 0
         expected, kbps, dens, best = 0.0, [], [], []
         for path in clips:
             x, sr = sf.read(path, dtype="float32")
-            data = spikecodec.encode(x, sr, model=lm)
+            data = spikecodec.encode(x, sr, model=model)
             info = inspect_spk(data)
             kbps.append(info.bitrate_kbps)
             dens.append(sum(c.events for c in info.clips) / (info.header.num_frames * info.header.units))
@@ -59,12 +59,12 @@ def main():
             best += [dict(p, clip=os.path.basename(path)[:-5]) for p in res.top_pairs(3)]
             if os.path.basename(path)[:-5] == CLIP:
                 png = os.path.join("docs", "img", f"events-{name}.png")
-                plot_events(data, png, spectrogram=True, audio=None, model=lm, start=0.0, end=6.0, width=1100,
+                plot_events(data, png, spectrogram=True, audio=None, model=model, start=0.0, end=6.0, width=1100,
                             title=f"{name}: {CLIP}, {info.bitrate_kbps:.2f} kbps")
                 if name == "sparse":
                     res.heatmap(os.path.join("docs", "img", f"analyze-{name}.png"), max_units=40, width=1000)
         tops[name] = sorted(best, key=lambda p: -(p["zscore"] or 0))[:5]
-        out.append(f"| {name} ({lm.model_id}) | {len(clips)} | {np.mean(kbps):.2f} | {np.mean(dens):.3f} | {pairs} | "
+        out.append(f"| {name} ({model.model_id}) | {len(clips)} | {np.mean(kbps):.2f} | {np.mean(dens):.3f} | {pairs} | "
                    f"{sel} | {expected:.0f} | {units_sel} / {units_total} unit-clips | {specific} | {broad} |")
     print("\n".join(out))
     for name, t in tops.items():

@@ -13,22 +13,16 @@ import argparse
 import glob
 import json
 import os
-import time
 
 import numpy as np
 import soundfile as sf
 
 import spikecodec
 from spikecodec.bitstream import inspect_spk, read_spk, write_spk
+from spikecodec.bitstream.bench import best_time
 
 
-def best(fn, n=5):
-    t = float("inf")
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        t = min(t, time.perf_counter() - t0)
-    return t
+best = best_time
 
 
 def main():
@@ -38,18 +32,18 @@ def main():
     args = ap.parse_args()
     rows, share = [], {}
     for name in ("default", "sparse"):
-        lm = spikecodec.load_model(name, device="cpu")
+        model = spikecodec.load_model(name, device="cpu")
         for group in ("piano", "music"):
             files = sorted(glob.glob(os.path.join(args.shared, "eval", "dev", group, "*.flac")))
             kb1, kb2, real, ideal, same, layouts = [], [], 0, 0.0, True, {}
             for f in files:
                 x, sr = sf.read(f, dtype="float32")
-                d1 = spikecodec.encode(x, sr, model=lm, spk_version=1)
-                d2 = spikecodec.encode(x, sr, model=lm)
+                d1 = spikecodec.encode(x, sr, model=model, spk_version=1)
+                d2 = spikecodec.encode(x, sr, model=model)
                 s1, s2 = read_spk(d1), read_spk(d2)
                 same &= all(np.array_equal(a, b) for a, b in zip(s1.z, s2.z))
-                y1, _ = spikecodec.decode(d1, model=lm)
-                y2, _ = spikecodec.decode(d2, model=lm)
+                y1, _ = spikecodec.decode(d1, model=model)
+                y2, _ = spikecodec.decode(d2, model=model)
                 same &= y1.tobytes() == y2.tobytes()
                 dur = len(x) / sr
                 kb1.append(8 * len(d1) / dur / 1000)
@@ -69,10 +63,10 @@ def main():
                         dtype="float32")
         out = {}
         for v in (1, 2):
-            data = spikecodec.encode(x, sr, model=lm, spk_version=v)
+            data = spikecodec.encode(x, sr, model=model, spk_version=v)
             spk = read_spk(data)
-            t_enc = best(lambda: spikecodec.encode(x, sr, model=lm, spk_version=v))
-            t_dec = best(lambda: spikecodec.decode(data, model=lm))
+            t_enc = best(lambda: spikecodec.encode(x, sr, model=model, spk_version=v))
+            t_dec = best(lambda: spikecodec.decode(data, model=model))
             t_pack = best(lambda: write_spk(spk.header, spk.z, spk.levels, version=v), 20)
             t_unpack = best(lambda: read_spk(data), 20)
             out[v] = dict(encode_ms=1e3 * t_enc, decode_ms=1e3 * t_dec, pack_ms=1e3 * t_pack,

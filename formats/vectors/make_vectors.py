@@ -22,6 +22,7 @@ sys.path.insert(0, str(HERE.parents[1]))  # the repository root
 
 from spikecodec.bitstream import Header, inspect_spk, read_spk, write_spk  # noqa: E402
 from spikecodec.bitstream import container as _ctr  # noqa: E402
+from spikecodec.bitstream.bench import runs_z  # noqa: E402
 
 
 def _header(**kw) -> Header:
@@ -40,15 +41,7 @@ def _paper_matrix() -> np.ndarray:
     return z
 
 
-def _runs(rng, units: int, frames: int, density: float, stay: float = 0.85) -> np.ndarray:
-    """Events in runs of a few frames with a rate per unit, like a real encoder's z."""
-    rate = rng.random(units) * 2 * density
-    z = np.zeros((units, frames), bool)
-    on = rng.random(units) < rate
-    for t in range(frames):
-        on = np.where(on, rng.random(units) < stay, rng.random(units) < rate * (1 - stay))
-        z[:, t] = on
-    return z
+_runs = runs_z   # events in runs of a few frames with a rate per unit, like a real encoder's z
 
 
 def _z_strings(z):

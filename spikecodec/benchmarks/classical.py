@@ -36,7 +36,8 @@ def opus_packets(data: bytes) -> list[bytes]:
 
 
 def opus_payload_bytes(data: bytes) -> int:
-    """Bytes of the Opus audio packets (OpusHead and OpusTags skipped), as in shared/eval/README.md."""
+    """Bytes of the Opus audio packets: the payload rate counts codec packets only, so the OpusHead and
+    OpusTags header packets (and the Ogg page headers) are left out."""
     pkts = opus_packets(data)
     if not pkts or not pkts[0].startswith(b"OpusHead"):
         raise ValueError("not an Ogg Opus stream")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 
 MU_LEVELS_FULL = (6, 8, 10, 12, 14, 16, 18, 20, 24)
 MU_LEVELS_QUICK = (8, 20)
@@ -29,12 +28,12 @@ def model_info(names: list[str]) -> list[dict]:
     from ..checkpoint import load_model
     out = []
     for name in names:
-        lm = load_model(name, device="cpu")
-        c = lm.config
-        out.append({"name": name, "model_id": lm.model_id, "units": c.units, "hop": c.hop,
-                    "sample_rate": c.sample_rate, "levels": c.levels, "default_level": c.default_level,
-                    "parameters": int(sum(p.numel() for p in lm.net.parameters())),
-                    "steps": lm.meta.get("steps"), "config_name": lm.meta.get("config_name")})
+        model = load_model(name, device="cpu")
+        c = model.config
+        out.append({"name": name, "model_id": model.model_id, "units": c.units, "hop": c.hop,
+                    "sample_rate": c.sample_rate, "levels": c.num_levels, "default_level": c.default_level,
+                    "parameters": int(sum(p.numel() for p in model.net.parameters())),
+                    "steps": model.meta.get("steps"), "config_name": model.meta.get("config_name")})
     return out
 
 
@@ -56,7 +55,7 @@ def available_models() -> tuple[list[str], list[str]]:
 def default_level(name: str) -> int | None:
     from ..checkpoint import load_model
     c = load_model(name, device="cpu").config
-    return (c.default_level or 0) if c.levels else None
+    return (c.default_level or 0) if c.num_levels else None
 
 
 def settings(models: list[str], quick: bool) -> list[dict]:
@@ -91,11 +90,11 @@ def raster_data(name: str, clip: str, levels=(None,)) -> list[dict]:
     from .. import compress
     from ..bitstream import read_spk
     from ..checkpoint import load_model
-    lm = load_model(name, device="cpu")
+    model = load_model(name, device="cpu")
     x, sr = sf.read(clip, dtype="float32")
     out = []
     for lv in levels:
-        data = compress.encode(x, sr, model=lm, level=lv)
+        data = compress.encode(x, sr, model=model, level=lv)
         spk = read_spk(data)
         z = spk.z[0]
         out.append({"model": name, "level": None if spk.levels is None else int(spk.levels[0][0]), "z": z,
@@ -110,7 +109,3 @@ def raster_levels(name: str) -> tuple:
     if dl is None:
         return (None,)
     return tuple(sorted({6, dl, 24} if dl not in (6, 24) else {6, 13, 24}))
-
-
-def density(z: np.ndarray) -> float:
-    return float(np.asarray(z, bool).mean())

@@ -101,7 +101,7 @@ def render(r: dict) -> str:
                                                          if m.get("levels") else "")
              + (f", {m['steps']} training steps" if m.get("steps") is not None else "") + ")"
              for m in meta.get("models") or []) or "none found in checkpoints/"),
-         f"- **machine-readable**: [`benchmarks.json`](benchmarks.json)", ""]
+         "- **machine-readable**: [`benchmarks.json`](benchmarks.json)", ""]
     if meta["quick"]:
         L += [f"> **QUICK run**: {meta['clips_per_set']} clips, ViSQOL {'on' if meta['visqol'] else 'off'}, "
               "fewer mu levels, a short long file. Spreads over so few clips are not meaningful; "

@@ -3,21 +3,15 @@ container's share of the time."""
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 
 from .classical import decode_cmd, encode_cmd
+from ..bitstream.bench import best_time
 from .common import CLIP_SAMPLES, SR, best_timed, cli_exe, thread_env
 
 
-def _best(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(max(1, repeat)):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+_best = best_time
 
 
 def rate_args(s: dict) -> list[str]:
@@ -97,12 +91,12 @@ def clip_container_share(name: str, clip: str, cli: dict | None, repeat: int = 2
 
     from .. import compress
     from ..checkpoint import load_model
-    lm = load_model(name, device="cpu")
+    model = load_model(name, device="cpu")
     x, sr = sf.read(clip, dtype="float32")
-    data = compress.encode(x, sr, model=lm)
-    compress.decode(data, model=lm)
-    t_enc = _best(lambda: compress.encode(x, sr, model=lm), 3)
-    t_dec = _best(lambda: compress.decode(data, model=lm), 3)
+    data = compress.encode(x, sr, model=model)
+    compress.decode(data, model=model)
+    t_enc = _best(lambda: compress.encode(x, sr, model=model), 3)
+    t_dec = _best(lambda: compress.decode(data, model=model), 3)
     ct = container_times(data, repeat)
     out = {"model": name, **ct, "encode_s": t_enc, "decode_s": t_dec,
            "pack_share_inprocess": ct["pack_s"] / t_enc, "unpack_share_inprocess": ct["unpack_s"] / t_dec}

@@ -1,5 +1,5 @@
-"""The bitstream layer's one exception (its own module so that layouts.py and ctx.py can share it)."""
+"""The bitstream layer's one exception, from spikecodec.errors (its own module so that layouts.py
+and ctx.py can share it without importing the container)."""
+from ..errors import SpkFormatError
 
-
-class SpkFormatError(ValueError):
-    """Bad, truncated or unsupported .spk bytes (the only exception readers raise)."""
+__all__ = ["SpkFormatError"]

@@ -23,9 +23,23 @@ HOP = 512
 SAMPLE_RATE = 22050
 
 
-def _best_time(fn, repeat: int) -> float:
+def runs_z(rng: np.random.Generator, units: int, frames: int, density: float = 0.1,
+           stay: float = 0.85) -> np.ndarray:
+    """Synthetic z (units, frames) bool with events in runs of a few frames and a rate per unit, like a
+    real encoder's (what the ctx layout is for): the test vectors and the tests draw from it."""
+    rate = rng.random(units) * 2 * density
+    z = np.zeros((units, frames), bool)
+    on = rng.random(units) < rate
+    for t in range(frames):
+        on = np.where(on, rng.random(units) < stay, rng.random(units) < rate * (1 - stay))
+        z[:, t] = on
+    return z
+
+
+def best_time(fn, repeat: int = 5) -> float:
+    """The shortest of ``repeat`` (at least one) wall-clock timings of ``fn()``, in seconds."""
     best = float("inf")
-    for _ in range(repeat):
+    for _ in range(max(1, repeat)):
         t0 = time.perf_counter()
         fn()
         best = min(best, time.perf_counter() - t0)
@@ -53,8 +67,8 @@ def _row(h, z, d, v, seconds, frames, repeat) -> dict:
     data = write_spk(h, [z], version=v)
     back = read_spk(data)
     assert np.array_equal(back.z[0], z) and not back.damaged
-    t_pack = _best_time(lambda: write_spk(h, [z], version=v), repeat)
-    t_unpack = _best_time(lambda: read_spk(data), repeat)
+    t_pack = best_time(lambda: write_spk(h, [z], version=v), repeat)
+    t_unpack = best_time(lambda: read_spk(data), repeat)
     mb = UNITS * frames / 8 / 1e6  # megabytes of z bits
     layouts = {k: n for k, n in back.info.clips_by_layout.items() if n}
     return dict(

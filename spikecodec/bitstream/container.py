@@ -36,6 +36,7 @@ from .layouts import (
     CTX,
     LAYOUTS,
     LAYOUTS_V2,
+    NUM_LEVELS,
     VERSIONS,
     SpkFormatError,
     choose_layout,
@@ -125,10 +126,6 @@ class Header:
     @property
     def num_groups(self) -> int:
         return -(-self.num_clips // self.clips_per_group)
-
-    @property
-    def duration_s(self) -> float:
-        return self.num_samples / self.source_sample_rate
 
     def clip_frames(self, k: int) -> int:
         return clip_frames(self.num_frames, self.frames_per_clip, k)
@@ -392,7 +389,7 @@ class SpkWriter:
 def write_spk(header: Header, z: Sequence[np.ndarray], levels: Sequence[np.ndarray] | None = None,
               version: int | None = None) -> bytes:
     """Encode a whole file. ``z``: per channel a bool array (units, num_frames);
-    ``levels``: None, or per channel an int array (num_clips,) of values 0..31.
+    ``levels``: None, or per channel an int array (num_clips,) of values 0..NUM_LEVELS - 1.
     ``version``: 2 (each clip in the cheapest of five layouts, ctx included) or 1 (the paper's container, four
     layouts); default ``header.format_version`` (2 for a new Header; a re-written file keeps its version)."""
     _validate_header(header)
@@ -418,8 +415,8 @@ def write_spk(header: Header, z: Sequence[np.ndarray], levels: Sequence[np.ndarr
             l = np.asarray(l)
             if l.shape != (h.num_clips,):
                 raise ValueError(f"levels[{c}] has shape {l.shape}, expected {(h.num_clips,)}")
-            if l.size and (l.min() < 0 or l.max() > 31):
-                raise ValueError(f"levels[{c}] must be in 0..31")
+            if l.size and (l.min() < 0 or l.max() >= NUM_LEVELS):
+                raise ValueError(f"levels[{c}] must be in 0..{NUM_LEVELS - 1}")
             lv.append(l.astype(np.int64))
     elif levels is not None:
         raise ValueError("levels given but the header has has_levels=False")
@@ -623,7 +620,7 @@ def _parse(data, keep_z: bool, max_cells: int, ideal: bool = False):
     z = [np.zeros((N, h.num_frames), dtype=bool) for _ in range(C)] if keep_z else None
     lv = [np.zeros(h.num_clips, dtype=np.int64) for _ in range(C)] if h.has_levels else None
     clips: list[ClipInfo] = []
-    damaged = []
+    damaged: list[tuple[int, int, float, float]] = []
     parts = dict(file_header=8 * hlen, group_headers=8 * GROUP_HEADER_BYTES * groups_seen,
                  clip_headers=0, payload=0, padding=0, damaged=0)
     names = LAYOUTS if h.format_version == 1 else LAYOUTS_V2
@@ -645,7 +642,7 @@ def _parse(data, keep_z: bool, max_cells: int, ideal: bool = False):
             parts["payload"] += ci.payload_bits
             by_layout[ci.layout] += ci.header_bits + ci.payload_bits
             n_by_layout[ci.layout] += 1
-            if keep_z:
+            if z is not None:
                 z[c][:, k * T:k * T + ci.frames] = zc
             if lv is not None:
                 lv[c][k] = ci.level

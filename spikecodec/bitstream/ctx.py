@@ -117,7 +117,7 @@ def _model(z: np.ndarray):
     else:
         zp = z
     Zt = np.ascontiguousarray(zp.reshape(N, S, L).transpose(2, 1, 0)).reshape(L, S * N)  # column s*N + u
-    act = Zt.any(axis=0)                                                # (S*N,) flags in coding order
+    act = np.asarray(Zt.any(axis=0))                                    # (S*N,) flags in coding order
     actm = act.reshape(S, N)
     # stage 1: flags; shared counts per context f, updated per segment (S is small: plain Python)
     a_s = actm.sum(axis=1).tolist()
@@ -275,7 +275,7 @@ class _Clip:
                 return
             except (KeyboardInterrupt, SystemExit, MemoryError):
                 raise
-            except BaseException as e:  # AssertionError, or a pyo3 panic
+            except BaseException as e:  # noqa: BLE001 -- AssertionError, or a pyo3 panic (a BaseException)
                 self.error = f"ctx clip: invalid range-coded stream ({type(e).__name__})"
         out[:] = 0
 
@@ -309,7 +309,7 @@ def ctx_decode_many(words_list, N: int, T: int) -> list:
     actb = act.transpose(1, 0, 2) != 0                           # (B, S, N)
     # stage 2: the active (segment, unit) rows of every clip, clip-major, then segment, then unit
     rb, rs, ru = np.nonzero(actb)
-    out = np.zeros((B, N, S * L), bool)
+    out: np.ndarray = np.zeros((B, N, S * L), bool)
     if rb.size:
         last = T - (S - 1) * L                                    # frames of the last segment
         prev = np.zeros((B, S + 1, N), bool)
@@ -352,8 +352,8 @@ def ctx_decode_many(words_list, N: int, T: int) -> list:
                 n1 += np.bincount(idx, weights=bits, minlength=3 * B * N)
             idx = base + bits
         out[rb[:, None], ru[:, None], (rs * L)[:, None] + np.arange(L)] = grid.T != 0
-    seg = out.reshape(B, N, S, L).any(axis=3).transpose(0, 2, 1)   # (B, S, N)
-    result = []
+    seg = np.asarray(out.reshape(B, N, S, L).any(axis=3)).transpose(0, 2, 1)   # (B, S, N)
+    result: list = []
     for b, c in enumerate(clips):
         if c.error is not None:
             result.append(c.error)

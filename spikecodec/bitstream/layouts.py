@@ -24,8 +24,13 @@ public ``encode_clip`` / ``decode_clip`` pair speaks ``bitarray``.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from bitarray import bitarray
+
+from ._errors import SpkFormatError
+from .ctx import ctx_decode, ctx_encode
 
 __all__ = [
     "LAYOUTS",
@@ -35,6 +40,7 @@ __all__ = [
     "ctx_count_bits",
     "record_bits",
     "LEVEL_BITS",
+    "NUM_LEVELS",
     "TAG_BITS",
     "SpkFormatError",
     "bit_width",
@@ -52,10 +58,7 @@ TAG_BITS = 2  # v1
 TAG_BITS_V2 = 3
 VERSIONS = (1, 2)
 LEVEL_BITS = 5
-
-
-from ._errors import SpkFormatError  # noqa: E402
-from .ctx import ctx_decode, ctx_encode  # noqa: E402
+NUM_LEVELS = 1 << LEVEL_BITS  # the levels a clip record can carry: 0..NUM_LEVELS - 1
 
 
 def bit_width(x: int) -> int:
@@ -249,10 +252,11 @@ def encode_clip_np(z_clip, level: int | None, layout: str | None = None, version
     ]
     if level is not None:
         level = int(level)
-        if not 0 <= level < (1 << LEVEL_BITS):
-            raise ValueError(f"level must be in 0..31, got {level}")
+        if not 0 <= level < NUM_LEVELS:
+            raise ValueError(f"level must be in 0..{NUM_LEVELS - 1}, got {level}")
         parts.append(ints_to_bits([level], LEVEL_BITS))
     if layout == CTX:
+        assert words is not None   # set above whenever the layout is ctx
         parts.append(ints_to_bits([words.size], ctx_count_bits(N, T)))
         parts.append(np.unpackbits(words.astype(">u4").view(np.uint8)))
     else:
@@ -386,7 +390,7 @@ def as_bit_array(bits) -> np.ndarray:
     if isinstance(bits, bitarray):
         raw = np.frombuffer(bits.tobytes(), dtype=np.uint8)
         endian = bits.endian() if callable(bits.endian) else bits.endian
-        order = "big" if endian == "big" else "little"
+        order: Literal["big", "little"] = "big" if endian == "big" else "little"
         return np.unpackbits(raw, bitorder=order)[: len(bits)]
     arr = np.asarray(bits, dtype=np.uint8)
     if arr.ndim != 1:

@@ -24,7 +24,6 @@ from .edit import (
     drop_units,
     frame_seconds,
     mute,
-    mute_frames,
     parse_range,
     parse_units,
     thin,
@@ -32,7 +31,7 @@ from .edit import (
 )
 
 # Imported eagerly (numpy only) so that the name ``analyze`` is the function, not the submodule.
-from .analyze import Analysis, analyze, note_name, onsets_from, read_midi, read_onsets  # noqa: E402
+from .analyze import Analysis, analyze, note_name, onsets_from, read_midi, read_onsets
 
 
 def __getattr__(name):
@@ -44,6 +43,7 @@ def __getattr__(name):
 
 __all__ = [
     "EditError", "as_spk", "check_compatible", "concat", "cut", "cut_frames", "drop_units",
-    "frame_seconds", "mute", "mute_frames", "parse_range", "parse_units", "thin", "time_to_frame",
+    "frame_seconds", "mute", "parse_range", "parse_units", "thin", "time_to_frame",
     "plot_events", "events_figure", "analyze", "Analysis", "read_onsets", "read_midi", "note_name",
+    "onsets_from",
 ]

@@ -43,7 +43,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Sequence
 
 import numpy as np
 
@@ -109,7 +109,7 @@ def read_midi(path) -> np.ndarray:
         mf = mido.MidiFile(str(path))
     except (OSError, EOFError):
         raise
-    except Exception as e:  # mido raises assorted errors on bad files
+    except Exception as e:  # noqa: BLE001 -- mido raises assorted errors on bad files
         raise EditError(f"not a readable MIDI file ({e})") from None
     t = 0.0
     out = []

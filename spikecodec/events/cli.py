@@ -164,12 +164,12 @@ def plot_cmd(input, output, start, end, channels, spectrogram, model, device, wi
         shown = model or f"{spk.header.model_name} (id {spk.header.model_id})"
         try:
             import spikecodec
+            from spikecodec.device import DeviceError, resolve_device
 
-            dev = device
-            if dev == "auto":
-                import torch
-
-                dev = "cuda" if torch.cuda.is_available() else "cpu"
+            try:
+                dev = resolve_device(device)
+            except DeviceError as e:
+                raise InputError(f"--device {device}: {e} (use --device cpu or auto)") from None
             mdl = spikecodec.load_model(spec, device=dev)
         except Exception as e:  # noqa: BLE001
             if verbose:

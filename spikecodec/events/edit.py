@@ -36,12 +36,12 @@ Damaged input
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Iterable, Sequence, Union
 
 import numpy as np
 
 from spikecodec.bitstream import Header, SpkFile, read_spk, write_spk
+from spikecodec.errors import EditError
 
 __all__ = [
     "EditError",
@@ -53,7 +53,6 @@ __all__ = [
     "cut",
     "cut_frames",
     "mute",
-    "mute_frames",
     "drop_units",
     "thin",
     "concat",
@@ -61,10 +60,6 @@ __all__ = [
 ]
 
 SpkLike = Union[SpkFile, bytes, bytearray, memoryview]
-
-
-class EditError(ValueError):
-    """An impossible edit (empty range, unknown unit, incompatible files): a one-line message."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -249,11 +244,6 @@ def _mute(s: SpkFile, f0: int, f1: int, channels) -> bytes:
     return _build(h, z, s.levels)
 
 
-def mute_frames(spk: SpkLike, f0: int, f1: int, channels: Sequence[int] | None = None):
-    """Remove every event in the frames ``[f0, f1)`` (of ``channels``, default all)."""
-    return _like(spk, _mute(as_spk(spk), f0, f1, channels))
-
-
 def mute(spk: SpkLike, start: float | None = None, end: float | None = None,
          channels: Sequence[int] | None = None):
     """Remove every event in ``[start, end)`` seconds (snapped to frames; None = file start/end)."""
@@ -279,7 +269,7 @@ def thin(spk: SpkLike, fraction: float, seed: int | None = 0):
     the only honest choice; the bit-rate falls roughly in proportion for sparse layouts."""
     fraction = float(fraction)
     if not 0.0 <= fraction <= 1.0:
-        raise EditError(f"--thin takes a fraction in [0, 1], got {fraction}")
+        raise EditError(f"the fraction of events to drop must be in [0, 1], got {fraction}")
     s = as_spk(spk)
     z = [zc.copy() for zc in s.z]
     where = [np.flatnonzero(zc) for zc in z]

@@ -130,9 +130,9 @@ def _decoded_blocks(spk, data: bytes | None, f0: int, f1: int, model, device: st
     margin = 64
     a, b = max(0, f0 - margin), min(h.num_frames, f1 + margin)
     piece = spk if (a, b) == (0, h.num_frames) else parse(_cut(spk, a, b))  # the whole file: no copy
-    lm = _load_for(piece, model, device)
+    loaded = _load_for(piece, model, device)
     ph = piece.header
-    return _output_blocks(piece, lm, ph.source_sample_rate), ph.source_sample_rate, a * frame_seconds(h), ph.num_samples
+    return _output_blocks(piece, loaded, ph.source_sample_rate), ph.source_sample_rate, a * frame_seconds(h), ph.num_samples
 
 
 def _spectrograms(blocks, sr: int, a_t0: float, total: int, t0: float, t1: float, chans, width: int) -> dict:

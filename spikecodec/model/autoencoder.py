@@ -31,9 +31,6 @@ from .phase import frames_overlapped, griffin_lim, overlap_add_reach
 from .silence import active_frames, silent_frames
 from .spectral import overlap_add
 
-MAX_LEVELS = 32
-
-
 @dataclass
 class ModelConfig:
     sample_rate: int = 22050
@@ -46,7 +43,7 @@ class ModelConfig:
     decoder_blocks: int = 8
     context_blocks: int = 0      # SPARSE / mu-SPARSE: dilated blocks on each side of the bottleneck
     context_dilation: int = 2
-    levels: int = 0              # 32 for mu-SPARSE, else 0
+    num_levels: int = 0          # how many levels mu: 32 for mu-SPARSE, else 0
     default_level: int | None = None
     kernel: int = 7
     stem_kernel: int = 1         # the encoder's first conv over 1025 bins; wider costs 1.8M parameters
@@ -57,8 +54,13 @@ class ModelConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    # Keys that checkpoints written before a rename carry: old name -> field.
+    LEGACY_KEYS = {"levels": "num_levels"}
+
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
+        """A config from `to_dict` output, also an older one (`LEGACY_KEYS`); unknown keys are ignored."""
+        d = {cls.LEGACY_KEYS.get(k, k): v for k, v in d.items()}
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -74,9 +76,9 @@ class SpikingAutoencoder(nn.Module):
         self.decoder_in = nn.Conv1d(c.units, c.decoder_dim, c.kernel, padding=c.kernel // 2)
         self.decoder_context = ConvNeXtStack(c.decoder_dim, c.context_blocks, c.kernel, dil)
         self.decoder = SpectralDecoder(c.n_fft, c.hop, c.decoder_dim, c.decoder_blocks, c.kernel)
-        if c.levels:
-            self.encoder_level = nn.Embedding(c.levels, c.encoder_dim)
-            self.decoder_level = nn.Embedding(c.levels, c.decoder_dim)
+        if c.num_levels:
+            self.encoder_level = nn.Embedding(c.num_levels, c.encoder_dim)
+            self.decoder_level = nn.Embedding(c.num_levels, c.decoder_dim)
             nn.init.zeros_(self.encoder_level.weight)
             nn.init.zeros_(self.decoder_level.weight)
 
@@ -120,7 +122,7 @@ class SpikingAutoencoder(nn.Module):
         (frames*hop + 2*edge_pad samples), as the chunked streaming encoder passes it.
         """
         h = self.encoder(audio, padded)
-        if self.config.levels:
+        if self.config.num_levels:
             h = h + self._level_embedding(self.encoder_level, level, h.shape[0], h.shape[2], h.device)
         logits = self.bottleneck.logits(self.encoder_context(h))
         if self.config.silence_radius:
@@ -138,7 +140,7 @@ class SpikingAutoencoder(nn.Module):
         Where the silence gate is on, silent frames have a log-magnitude of -inf.
         """
         h = self.decoder_in(z)
-        if self.config.levels:
+        if self.config.num_levels:
             h = h + self._level_embedding(self.decoder_level, level, h.shape[0], h.shape[2], h.device)
         log_mag, phase = self.decoder.log_magnitude_and_phase(self.decoder_context(h))
         if self.config.silence_radius:

@@ -26,7 +26,7 @@ def heaviside(logits: torch.Tensor) -> torch.Tensor:
 
 
 class BinaryBottleneck(nn.Module):
-    """h (B, C, T) -> logits (B, N, T) -> z (B, N, T) in {0, 1}."""
+    """h (B, C, T) -> logits (B, N, T); z = heaviside(logits) in {0, 1} (SpikingAutoencoder.encode_frames)."""
 
     def __init__(self, channels: int, units: int):
         super().__init__()
@@ -35,6 +35,3 @@ class BinaryBottleneck(nn.Module):
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         return self.norm(self.proj(h))
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return heaviside(self.logits(h))

@@ -29,14 +29,14 @@ CONFIGS = {
         sparsity=dict(target=0.06, gamma=4.0, start=0, ramp=300, quantile_init=True),
     ),
     "mu": dict(
-        model=dict(context_blocks=1, levels=32, default_level=13), init_from="checkpoints/free.pt",
+        model=dict(context_blocks=1, num_levels=32, default_level=13), init_from="checkpoints/free.pt",
         lr=3e-4, warmup=50, steps=2500, freeze_norm=True,
         levels=dict(weight=1.0, relative=True, low=0, high=31, focus_low=6, focus_high=26, quantile_init=True),
     ),
     # The phase-coherent decoder on mu's frozen encoder: the same events, so a mu file's z
     # decodes with it, at the same rates; a new model all the same (new weights, new id).
     "mu2": dict(
-        model=dict(context_blocks=1, levels=32, default_level=13, phase_iterations=8, silence_radius=3),
+        model=dict(context_blocks=1, num_levels=32, default_level=13, phase_iterations=8, silence_radius=3),
         init_from="checkpoints/mu.pt", lr=3e-4, min_lr=2e-5, warmup=100, steps=6000, freeze_norm=True,
         decoder_only=True, magnitude_weight=1.0, augment=dict(lowpass=0.3, silence=0.1),
         levels=dict(weight=0.0, relative=True, low=6, high=26, focus_low=10, focus_high=18, quantile_init=False),

@@ -33,6 +33,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from ..atomic import atomic_write
+
 SAMPLE_RATE = 22050
 RENDER_RATE = 44100
 MAX_PIECE_S = 150.0
@@ -215,9 +217,8 @@ def finish(x: np.ndarray, rng: random.Random) -> np.ndarray | None:
 
 def write(path: str, x: np.ndarray) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".part"
-    sf.write(tmp, x.astype(np.float32), SAMPLE_RATE, subtype="PCM_16", format="FLAC")
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        sf.write(f, x.astype(np.float32), SAMPLE_RATE, subtype="PCM_16", format="FLAC")
 
 
 def _job(job: dict) -> dict | None:

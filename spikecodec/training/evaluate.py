@@ -38,8 +38,8 @@ def evaluate(model: str, sets=("piano", "music"), level=None, quality_floor=None
                             input_rate, input_channels, fidelity)
     import torch
     shared = shared or _shared_dir()
-    lm = load_model(model, device="cpu")
-    result = {"model": lm.name, "model_id": lm.model_id, "path": lm.path, "level": level,
+    loaded = load_model(model, device="cpu")
+    result = {"model": loaded.name, "model_id": loaded.model_id, "path": loaded.path, "level": level,
               "input_rate": input_rate, "input_channels": input_channels if input_rate else None,
               "quality_floor": quality_floor, "target_kbps": target_kbps, "threads": torch.get_num_threads(),
               "sets": {}}
@@ -64,9 +64,9 @@ def evaluate(model: str, sets=("piano", "music"), level=None, quality_floor=None
                 x = soxr.resample(x, sr, input_rate, quality="VHQ").astype(np.float32)
                 x, sr = np.repeat(x[:, None], input_channels, axis=1), input_rate
             t0 = time.perf_counter()
-            data = compress.encode(x, sr, model=lm, level=level, quality_floor=quality_floor, target_kbps=target_kbps)
+            data = compress.encode(x, sr, model=loaded, level=level, quality_floor=quality_floor, target_kbps=target_kbps)
             t1 = time.perf_counter()
-            y, rate = compress.decode(data, model=lm)
+            y, rate = compress.decode(data, model=loaded)
             t2 = time.perf_counter()
             sf.write(os.path.join(dec_dir, os.path.basename(path)[:-5] + ".wav"), y, rate, subtype="FLOAT")
             info = inspect_spk(data)

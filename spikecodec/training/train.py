@@ -19,7 +19,9 @@ import time
 import numpy as np
 import torch
 
+from ..atomic import atomic_write
 from ..checkpoint import check_writable, read_checkpoint, save_checkpoint
+from ..device import resolve_device
 from ..errors import CodecError
 from ..model import ModelConfig, SpikingAutoencoder
 from .configs import get_config
@@ -62,7 +64,7 @@ def init_level_embeddings(net: SpikingAutoencoder, audio: torch.Tensor) -> None:
     logits = logits.transpose(0, 1).reshape(net.config.units, -1)
     scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)   # d logits / d proj output
     pinv = torch.linalg.pinv(proj.weight[:, :, 0])                  # (dim, N)
-    for mu in range(net.config.levels):
+    for mu in range(net.config.num_levels):
         d = float(level_density(torch.tensor(mu)))
         q = torch.quantile(logits, min(max(1.0 - d, 0.0), 1.0), dim=1)
         net.encoder_level.weight[mu] = pinv @ (-q / scale)
@@ -144,10 +146,9 @@ def load_init(net: SpikingAutoencoder, path: str) -> None:
 
 
 def save_state(path: str, net, opt, step: int, sampler: CropSampler, gen: torch.Generator, elapsed: float) -> None:
-    tmp = path + ".part"
-    torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step, "elapsed": elapsed,
-                "sampler": sampler.state(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state()}, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step, "elapsed": elapsed,
+                    "sampler": sampler.state(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state()}, f)
 
 
 def export(cfg: dict, net, path: str, step: int, elapsed: float, sampler: CropSampler, last: dict) -> None:
@@ -294,8 +295,8 @@ def main(argv=None) -> None:
         cfg["init_from"] = a.init_from
     if a.threads:
         torch.set_num_threads(a.threads)
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device
     try:   # never over a released model's file: fail now, not at the first save
+        device = resolve_device(a.device)
         a.export and check_writable(a.export)
     except CodecError as e:
         ap.error(str(e))

@@ -41,20 +41,20 @@ def main(names: list[str]) -> None:
     manifest_path = HERE / "golden.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"files": []}
     for name in names:
-        lm = spikecodec.load_model(name, device="cpu")
-        stem = f"{lm.name}-{lm.model_id}"
+        model = spikecodec.load_model(name, device="cpu")
+        stem = f"{model.name}-{model.model_id}"
         if any(f["spk"] == f"{stem}.spk" for f in manifest["files"]):
             sys.exit(f"{stem}.spk already exists: golden files of a released model are never remade")
-        x, sr = clip(2 if lm.name in STEREO else 1)
-        data = spikecodec.encode(x, sr, model=lm)
+        x, sr = clip(2 if model.name in STEREO else 1)
+        data = spikecodec.encode(x, sr, model=model)
         y, rate = spikecodec.decode(data)           # by the id in the file, as a user's decoder would
         (HERE / f"{stem}.spk").write_bytes(data)
         buf = io.BytesIO()
         sf.write(buf, y, rate, format="FLAC", subtype="PCM_24")
         (HERE / f"{stem}.flac").write_bytes(buf.getvalue())
         h = read_spk(data).header
-        manifest["files"].append({"spk": f"{stem}.spk", "expected": f"{stem}.flac", "model": lm.name,
-                                  "model_id": lm.model_id, "channels": h.channels,
+        manifest["files"].append({"spk": f"{stem}.spk", "expected": f"{stem}.flac", "model": model.name,
+                                  "model_id": model.model_id, "channels": h.channels,
                                   "sample_rate": h.source_sample_rate, "num_samples": h.num_samples,
                                   "input": f"examples/piano.flac, 1.5 s from {'0.5 s and 2.0 s' if h.channels == 2 else '0.5 s'}"})
         print(f"{stem}: {len(data)} bytes, {h.channels} ch, {rate} Hz, peak {np.abs(y).max():.3f}")
