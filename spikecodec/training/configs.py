@@ -45,7 +45,7 @@ CONFIGS = {
 # The same with the magnitude term dominant: partials over mel bands (a trade-off measured in docs/benchmarks.md).
 CONFIGS["mu2-mag"] = {**CONFIGS["mu2"], "magnitude_weight": 3.0, "mel_weight": 1.0, "steps": 4500, "seed": 1}
 # mu2 continued with a loudness term (started from mu2 at step 2200 of its run).
-CONFIGS["mu2-loud"] = {**CONFIGS["mu2"], "loudness_weight": 1.0, "init_from": "/tmp/eval/mu2-init-loud.pt", "warmup": 50,
+CONFIGS["mu2-loud"] = {**CONFIGS["mu2"], "loudness_weight": 1.0, "init_from": "runs/mu2/mu2.pt", "warmup": 50,
                        "lr": 2e-4, "steps": 3000, "seed": 2}
 # Tiny versions of each variant, for the unit tests: seconds on a CPU.
 TINY_MODEL = dict(encoder_dim=32, encoder_blocks=1, decoder_dim=32, decoder_blocks=1, units=16, n_fft=512, hop=128)
