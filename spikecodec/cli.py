@@ -79,6 +79,8 @@ class Options:
     # decode
     sample_rate: Optional[int] = None
     format: Optional[str] = None
+    ray: Optional[str] = None  # --ray ADDRESS: run the file jobs on Ray workers (spikecodec/batch.py)
+    ray_workers: int = 0  # -j N given with --ray: N workers; 0 = one per CPU (GPU) of the cluster
 
 
 def _api():
@@ -271,7 +273,18 @@ def _execute(kind: str, jobs: list, opts: Options, n_workers: int, quiet: bool) 
 
     parallel = n_workers > 1 and sum(1 for j in jobs if j.src != "-") > 1
     try:
-        if not parallel:
+        if opts.ray is not None:
+            from spikecodec.batch import run_jobs
+
+            def note(msg: str) -> None:
+                line = f"{PROG}: {msg}"
+                (bar.write(line, file=sys.stderr) if bar else click.echo(line, err=True))
+
+            for r in run_jobs(kind, jobs, opts, None if opts.ray == "local" else opts.ray, opts.ray_workers,
+                              log=None if quiet else (lambda m: note(f"warning: {m}")),
+                              info=(lambda m: note(m)) if opts.verbose else None):
+                report(r)
+        elif not parallel:
             for job in jobs:
                 report(_run(kind, job, opts))
         else:
@@ -316,6 +329,14 @@ def _finish(results: list, failures: list, quiet: bool) -> int:
 
 
 # --------------------------------------------------------------------------- planning
+
+def _spk_name(p: Path) -> str:
+    return p.with_suffix(SPK_EXT).name if p.suffix else p.name + SPK_EXT
+
+
+def _audio_name(ext: str) -> Callable[[Path], str]:
+    return lambda p: p.with_suffix(ext).name if p.suffix.lower() == SPK_EXT else p.name + ext
+
 
 def _walk(folder: Path, exts) -> list:
     found = []
@@ -454,6 +475,27 @@ def _load_model_or_exit(spec: str, device: str, verbose: bool):
         raise click.exceptions.Exit(2)
 
 
+def _ray_setup(address: Optional[str], plan: list, jobs: int) -> dict:
+    """``--ray``: a usage error (exit 2) unless it can run; the Options fields it sets ({} without it)."""
+    if address is None:
+        return {}
+    from spikecodec import batch  # imports no Ray
+
+    try:
+        batch.check_address(address)
+        batch.require_ray()
+    except (ValueError, ImportError) as e:
+        err(f"--ray: {e}")
+        raise click.exceptions.Exit(2)
+    if any(j.src == "-" or j.dst == "-" for j in plan):
+        err("--ray: standard input and output ('-') cannot be used with --ray; give files or folders")
+        raise click.exceptions.Exit(2)
+    from click.core import ParameterSource
+
+    given = click.get_current_context().get_parameter_source("jobs") is not ParameterSource.DEFAULT
+    return {"ray": address, "ray_workers": jobs if given else 0}
+
+
 def _run_jobs(kind: str, plan: list, failures: list, warnings: list, opts: Options, jobs: int, quiet: bool):
     """The common tail of encode and decode: report planning problems, make output folders,
     refuse existing outputs without -f, read standard input, run the jobs, and exit."""
@@ -521,6 +563,9 @@ _common = [
                  help="Files coded in parallel (worker processes); 0 = one per CPU core."),
     click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                  help="Where the model runs; auto = CUDA when torch sees one."),
+    click.option("--ray", "ray_address", metavar="[ADDRESS]", is_flag=False, flag_value="local", default=None,
+                 help="Run on a Ray cluster (HOST:PORT, or auto); alone: a local Ray instance. -j N = N workers "
+                      "(default one per CPU, or GPU). Paths must be the same on every node. Needs spikecodec[ray]."),
 ]
 
 
@@ -545,7 +590,8 @@ def _with_common(fn):
               help="Target bit rate, mapped to a level by the model (mu-models only).")
 @_with_common
 @guard
-def encode(inputs, output, output_dir, model, level, quality_floor, target_kbps, force, quiet, verbose, jobs, device):
+def encode(inputs, output, output_dir, model, level, quality_floor, target_kbps, force, quiet, verbose, jobs, device,
+           ray_address):
     """Encode audio files (or folders, recursively; '-' = stdin) to .spk.
 
     Any format and sample rate libsndfile reads; every channel is kept. The
@@ -558,10 +604,10 @@ def encode(inputs, output, output_dir, model, level, quality_floor, target_kbps,
     if len(given) > 1:
         raise click.UsageError(f"{' and '.join(given)} exclude each other (give one rate control)")
 
-    plan, failures, warnings = _plan(inputs, output, output_dir, AUDIO_EXTS,
-                                     lambda p: p.with_suffix(SPK_EXT).name if p.suffix else p.name + SPK_EXT)
+    plan, failures, warnings = _plan(inputs, output, output_dir, AUDIO_EXTS, _spk_name)
     _check_stdio(plan, "a binary .spk stream")
-    dev = _resolve_device(device)
+    ray = _ray_setup(ray_address, plan, jobs)
+    dev = "cpu" if ray else _resolve_device(device)  # with --ray each worker picks its own device
     m = _load_model_or_exit(model, dev, verbose)
     levels = getattr(getattr(m, "config", None), "levels", None)
     if levels is not None and not levels:
@@ -569,8 +615,8 @@ def encode(inputs, output, output_dir, model, level, quality_floor, target_kbps,
             if val is not None:
                 err(f"{opt}: model '{model}' has no levels; use a mu-model (e.g. --model mu)")
                 raise click.exceptions.Exit(2)
-    opts = Options(model=model, device=dev, force=force, verbose=verbose, level=level,
-                   quality_floor=quality_floor, target_kbps=target_kbps)
+    opts = Options(model=model, device=device if ray else dev, force=force, verbose=verbose, level=level,
+                   quality_floor=quality_floor, target_kbps=target_kbps, **ray)
     _run_jobs("encode", plan, failures, warnings, opts, jobs, quiet)
 
 
@@ -587,7 +633,7 @@ def encode(inputs, output, output_dir, model, level, quality_floor, target_kbps,
               help="Model to decode with (default: the one named in the file).")
 @_with_common
 @guard
-def decode(inputs, output, output_dir, fmt, sample_rate, model, force, quiet, verbose, jobs, device):
+def decode(inputs, output, output_dir, fmt, sample_rate, model, force, quiet, verbose, jobs, device, ray_address):
     """Decode .spk files (or folders of them; '-' = stdin) to WAV or FLAC.
 
     The output has the source sample rate, channel count and exact length
@@ -603,14 +649,14 @@ def decode(inputs, output, output_dir, fmt, sample_rate, model, force, quiet, ve
         if ext and ext.lstrip(".") not in DECODE_FORMATS:
             raise click.UsageError(f"cannot write '{ext}' files; use .wav or .flac (or --format)")
     ext = "." + (fmt or "wav")
-    plan, failures, warnings = _plan(inputs, output, output_dir, {SPK_EXT},
-                                     lambda p: (p.with_suffix(ext).name if p.suffix.lower() == SPK_EXT
-                                                else p.name + ext))
+    plan, failures, warnings = _plan(inputs, output, output_dir, {SPK_EXT}, _audio_name(ext))
     _check_stdio(plan, "audio")
-    dev = _resolve_device(device)
+    ray = _ray_setup(ray_address, plan, jobs)
+    dev = "cpu" if ray else _resolve_device(device)  # with --ray each worker picks its own device
     if model:
         _load_model_or_exit(model, dev, verbose)
-    opts = Options(model=model, device=dev, force=force, verbose=verbose, sample_rate=sample_rate, format=fmt)
+    opts = Options(model=model, device=device if ray else dev, force=force, verbose=verbose,
+                   sample_rate=sample_rate, format=fmt, **ray)
     _run_jobs("decode", plan, failures, warnings, opts, jobs, quiet)
 
 
