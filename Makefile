@@ -1,6 +1,6 @@
 # spikecodec: everyday targets. `make demo` and `make test` work on a fresh machine.
 #
-#   make install            create .venv/ and install spikecodec (editable) with the dev extra
+#   make install            create .venv/ and install spikecodec (editable) with the dev and ray extras
 #   make test               run the test suite
 #   make demo               encode/decode the shipped example into demo-out/ and show where the bits go
 #   make bench [QUICK=1]    run the benchmarks (docs/benchmarks.md)
@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml
 	else \
 		$(VPY) -m pip install "$(TORCH_SPEC)"; \
 	fi
-	$(VPY) -m pip install -q -e '.[dev]'
+	$(VPY) -m pip install -q -e '.[dev,ray]'
 	@touch $@
 
 test: install

@@ -166,15 +166,20 @@ def _session(ray, address: Optional[str]):
 _PART = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.part\Z")  # cli.atomic_output's tempfile.mkstemp names
 
 
-def _remove_parts(dst: str) -> None:
-    """Remove the hidden temporary files a lost attempt at ``dst`` left in its folder."""
-    d, name = os.path.split(dst)
-    with contextlib.suppress(OSError):
-        for f in os.listdir(d or "."):
-            m = _PART.match(f)
-            if m and m.group("name") == name:
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(d, f))
+def _remove_parts(dsts) -> None:
+    """Remove the hidden temporary files that killed attempts at the outputs ``dsts`` left behind
+    (a lost worker, or an earlier run that was killed); one listing per folder."""
+    by_dir: dict = collections.defaultdict(set)
+    for dst in dsts:
+        d, name = os.path.split(dst)
+        by_dir[d or "."].add(name)
+    for d, names in by_dir.items():
+        with contextlib.suppress(OSError):
+            for f in os.listdir(d):
+                m = _PART.match(f)
+                if m and m.group("name") in names:
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(d, f))
 
 
 def _model_id(kind: str, spec: Optional[str]) -> Optional[str]:
@@ -241,6 +246,7 @@ def run_jobs(kind: str, jobs: list, opts, address: Optional[str] = None, workers
         pending = collections.deque(range(len(jobs)))
         attempts = [0] * len(jobs)
         sent = [dataclasses.replace(j, src=os.path.abspath(j.src), dst=os.path.abspath(j.dst)) for j in jobs]
+        _remove_parts(j.dst for j in sent)  # what a killed earlier run of this job left
         starting: dict = {}  # describe() ref -> actor
         ready: dict = {}  # actor -> set of job refs in flight
         running: dict = {}  # job ref -> (actor, job index)
@@ -314,7 +320,7 @@ def run_jobs(kind: str, jobs: list, opts, address: Optional[str] = None, workers
                         continue
                     except RayError as e:  # the worker (process or node) was lost
                         lose(a, type(e).__name__)
-                        _remove_parts(sent[i].dst)
+                        _remove_parts([sent[i].dst])
                         if not opts.force and os.path.exists(sent[i].dst):
                             yield Result(jobs[i].src, jobs[i].dst, True, output_written=True,
                                          detail="written before its worker was lost")
@@ -332,8 +338,7 @@ def run_jobs(kind: str, jobs: list, opts, address: Optional[str] = None, workers
             if running:  # interrupted: let the killed attempts die, then sweep their temporary files
                 with contextlib.suppress(Exception):
                     ray.wait(list(running), num_returns=len(running), timeout=5.0)
-                for i in lost:
-                    _remove_parts(sent[i].dst)
+                _remove_parts(sent[i].dst for i in lost)
 
 
 # --------------------------------------------------------------------------- Python API

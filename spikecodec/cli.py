@@ -508,13 +508,20 @@ def _run_jobs(kind: str, plan: list, failures: list, warnings: list, opts: Optio
     failures += dir_failures
     # Refuse existing outputs up front (nothing to compute for them).
     ready = []
+    skipped = []  # --ray: a cluster job is resumable, so a rerun skips what is done and finishes the rest
     for j in plan:
-        if j.dst != "-" and not opts.force and os.path.lexists(j.dst):
+        if j.dst != "-" and not opts.force and os.path.lexists(j.dst) and opts.ray is not None:
+            skipped.append(j.dst)
+            if opts.verbose:
+                click.echo(f"{PROG}: skipped {j.src}: {j.dst} already exists", err=True)
+        elif j.dst != "-" and not opts.force and os.path.lexists(j.dst):
             refused = [(j.src, f"{j.dst} already exists (use -f to overwrite, or -o to choose another name)")]
             _report_failures(refused)
             failures += refused
         else:
             ready.append(j)
+    if skipped and not quiet:
+        warn(f"{len(skipped)} of {len(plan)} outputs already exist and were skipped (use -f to overwrite)")
     if not ready:
         raise click.exceptions.Exit(1 if failures else 0)
     for j in ready:
