@@ -481,14 +481,14 @@ def _ray_setup(address: Optional[str], plan: list, jobs: int) -> dict:
         return {}
     from spikecodec import batch  # imports no Ray
 
+    if any(j.src == "-" or j.dst == "-" for j in plan):
+        err("--ray: standard input and output ('-') cannot be used with --ray; give files or folders")
+        raise click.exceptions.Exit(2)
     try:
         batch.check_address(address)
         batch.require_ray()
     except (ValueError, ImportError) as e:
         err(f"--ray: {e}")
-        raise click.exceptions.Exit(2)
-    if any(j.src == "-" or j.dst == "-" for j in plan):
-        err("--ray: standard input and output ('-') cannot be used with --ray; give files or folders")
         raise click.exceptions.Exit(2)
     from click.core import ParameterSource
 
