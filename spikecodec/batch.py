@@ -153,7 +153,10 @@ def _session(ray, address: Optional[str]):
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             ray.init(address="local", include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES, **kw)
         else:
-            ray.init(address=address, **kw)
+            try:
+                ray.init(address=address, **kw)
+            except (ConnectionError, TimeoutError, ValueError) as e:
+                raise CodecError(f"--ray {address}: cannot join the Ray cluster: {e}") from None
     try:
         yield
     finally:
@@ -297,8 +300,11 @@ def run_jobs(kind: str, jobs: list, opts, address: Optional[str] = None, workers
                         a = starting.pop(ref)
                         try:
                             where, error = ray.get(ref)
-                        except RayError as e:
-                            where, error = "a Ray worker", reason(e)
+                        except RayError as e:  # lost while starting (its node died): replace it
+                            where, error = "a Ray worker", f"lost while starting ({type(e).__name__})"
+                            if replacements[0] > 0:
+                                replacements[0] -= 1
+                                start()
                         if error:
                             last_error[0] = f"{where}: {error}"
                             log(f"a Ray worker could not start: {last_error[0]}")

@@ -52,3 +52,39 @@ def test_ray_refuses_standard_input_and_output(tmp_path):
     assert r.returncode == 2 and "standard input and output" in r.stderr.decode(), r.stderr.decode()
     r = run_module("encode", a, "-o", "-", "--ray")
     assert r.returncode == 2 and r.stdout == b"", r.stderr.decode()
+
+
+@pytest.mark.parametrize("address,ok", [(None, True), ("local", True), ("auto", True), ("10.0.0.5:6379", True),
+                                        ("ray://head.example:10001", True), ("head-1:6379", True),
+                                        ("music", False), ("music/", False), ("song.wav", False), ("", False)])
+def test_check_address(address, ok):
+    from spikecodec.batch import check_address
+
+    if ok:
+        assert check_address(address) == address
+    else:
+        with pytest.raises(ValueError, match="not a Ray address"):
+            check_address(address)
+
+
+def test_remove_parts_removes_only_the_temporary_files_of_the_given_outputs(tmp_path):
+    from spikecodec.batch import _remove_parts
+
+    keep = [".a.wav.x.wav.zzzz9999.part", "a.wav", ".b.wav.abcd1234.part", ".a.wav.part", "a.wav.abcd1234.part"]
+    for n in keep + [".a.wav.abcd_123.part", ".a.wav.k0z_1234.part"]:  # tempfile.mkstemp's 8 random characters
+        (tmp_path / n).write_bytes(b"x")
+    _remove_parts([str(tmp_path / "a.wav")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)
+
+
+def test_worker_refuses_a_model_that_differs_from_the_drivers(default_model):
+    """A node with other checkpoints must not write other bits under the same names."""
+    from spikecodec.batch import _Coder
+    from spikecodec.cli import Options
+
+    w = _Coder("encode", Options(model="default", device="cpu"), "0123456789abcdef", 1)
+    where, error = w.describe()
+    assert "(cpu)" in where and "0123456789abcdef" in error and default_model.model_id in error, error
+    assert "install the same spikecodec and models on every node" in error
+    w = _Coder("encode", Options(model="default", device="cpu"), default_model.model_id, 1)
+    assert w.describe()[1] is None
