@@ -1,6 +1,6 @@
 # spikecodec: everyday targets. `make demo` and `make test` work on a fresh machine.
 #
-#   make install [CPU=1]    create .venv/ and install spikecodec (editable) with the dev extra
+#   make install [CPU=1]    create .venv/ and install spikecodec (editable) with the dev and ray extras
 #   make test               run the test suite
 #   make lint               ruff, mypy and the import contracts between the layers (docs/architecture.md)
 #   make demo               encode/decode the shipped example into demo-out/ and show where the bits go
@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml
 	else \
 		$(VPY) -m pip install $(if $(TORCH_INDEX),--index-url "$(TORCH_INDEX)") "$(TORCH_SPEC)"; \
 	fi
-	$(VPY) -m pip install -q -e '.[dev]'
+	$(VPY) -m pip install -q -e '.[dev,ray]'
 	@touch $@
 
 test: install

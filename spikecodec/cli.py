@@ -91,6 +91,8 @@ class Options:
     sample_rate: Optional[int] = None
     format: Optional[str] = None
     float_out: bool = False
+    ray: Optional[str] = None  # --ray ADDRESS: run the file jobs on Ray workers (spikecodec/batch.py)
+    ray_workers: int = 0  # -j N given with --ray: N workers; 0 = one per CPU (GPU) of the cluster
 
 
 #: Set by _execute when files are coded one after the other with stderr on a terminal: each
@@ -398,7 +400,18 @@ def _execute(kind: str, jobs: list, opts: Options, n_workers: int, quiet: bool) 
     global _FILE_PROGRESS
     _FILE_PROGRESS = (not quiet) and (not parallel) and sys.stderr.isatty()
     try:
-        if not parallel:
+        if opts.ray is not None:
+            from spikecodec.batch import run_jobs
+
+            def note(msg: str) -> None:
+                line = f"{PROG}: {msg}"
+                (bar.write(line, file=sys.stderr) if bar else click.echo(line, err=True))
+
+            for r in run_jobs(kind, jobs, opts, None if opts.ray == "local" else opts.ray, opts.ray_workers,
+                              log=None if quiet else (lambda m: note(f"warning: {m}")),
+                              info=(lambda m: note(m)) if opts.verbose else None):
+                report(r)
+        elif not parallel:
             for job in jobs:
                 report(_run(kind, job, opts))
         else:
@@ -448,6 +461,14 @@ def _finish(results: list, failures: list, quiet: bool) -> int:
 
 
 # --------------------------------------------------------------------------- planning
+
+def _spk_name(p: Path) -> str:
+    return p.with_suffix(SPK_EXT).name if p.suffix else p.name + SPK_EXT
+
+
+def _audio_name(ext: str) -> Callable[[Path], str]:
+    return lambda p: p.with_suffix(ext).name if p.suffix.lower() == SPK_EXT else p.name + ext
+
 
 def _walk(folder: Path, exts) -> list:
     found = []
@@ -584,6 +605,27 @@ def _load_model_or_exit(spec: str, device: str, verbose: bool):
         raise click.exceptions.Exit(2) from None
 
 
+def _ray_setup(address: Optional[str], plan: list, jobs: int) -> dict:
+    """``--ray``: a usage error (exit 2) unless it can run; the Options fields it sets ({} without it)."""
+    if address is None:
+        return {}
+    from spikecodec import batch  # imports no Ray
+
+    if any(j.src == "-" or j.dst == "-" for j in plan):
+        err("--ray: standard input and output ('-') cannot be used with --ray; give files or folders")
+        raise click.exceptions.Exit(2)
+    try:
+        batch.check_address(address)
+        batch.require_ray()
+    except (ValueError, ImportError) as e:
+        err(f"--ray: {e}")
+        raise click.exceptions.Exit(2) from None
+    from click.core import ParameterSource
+
+    given = click.get_current_context().get_parameter_source("jobs") is not ParameterSource.DEFAULT
+    return {"ray": address, "ray_workers": jobs if given else 0}
+
+
 def _run_jobs(kind: str, plan: list, failures: list, warnings: list, opts: Options, jobs: int, quiet: bool):
     """The common tail of encode and decode: report planning problems, make output folders,
     refuse existing outputs without -f, read standard input, run the jobs, and exit."""
@@ -596,14 +638,21 @@ def _run_jobs(kind: str, plan: list, failures: list, warnings: list, opts: Optio
     failures += dir_failures
     # Refuse existing outputs up front (nothing to compute for them).
     ready = []
+    skipped = []  # --ray: a cluster job is resumable, so a rerun skips what is done and finishes the rest
     for j in plan:
-        if j.dst != "-" and not opts.force and os.path.lexists(j.dst):
+        if j.dst != "-" and not opts.force and os.path.lexists(j.dst) and opts.ray is not None:
+            skipped.append(j.dst)
+            if opts.verbose:
+                click.echo(f"{PROG}: skipped {j.src}: {j.dst} already exists", err=True)
+        elif j.dst != "-" and not opts.force and os.path.lexists(j.dst):
             refused = [(j.src, f"{j.dst} already exists (use -f to overwrite, or -o to choose another name)")]
             _report_failures(refused)
             failures += refused
         else:
             ready.append(j)
-    if not ready:  # every input failed before coding: still say so in the summary
+    if skipped and not quiet:
+        warn(f"{len(skipped)} of {len(plan)} outputs already exist and were skipped (use -f to overwrite)")
+    if not ready:  # every input failed (or was skipped) before coding: still say so in the summary
         raise click.exceptions.Exit(_finish([], failures, quiet))
     for j in ready:
         if j.src == "-":
@@ -670,6 +719,9 @@ _common = [
                  help="Files coded in parallel (worker processes); 0 = one per CPU core."),
     click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
                  help="Where the model runs; auto = CUDA when torch sees one."),
+    click.option("--ray", "ray_address", metavar="[ADDRESS]", is_flag=False, flag_value="local", default=None,
+                 help="Run on a Ray cluster (HOST:PORT, or auto); alone: a local Ray instance. -j N = N workers "
+                      "(default one per CPU, or GPU). Paths must be the same on every node. Needs spikecodec[ray]."),
 ]
 
 
@@ -713,7 +765,7 @@ def _with_common(fn):
 @_with_common
 @guard
 def encode(inputs, output, output_dir, model, level, quality_floor, target_kbps, spk_version, force, quiet, verbose,
-           jobs, device):
+           jobs, device, ray_address):
     """Encode audio files (or folders, recursively; '-' = stdin) to .spk.
 
     Any format and sample rate libsndfile reads; every channel is kept. The
@@ -729,17 +781,17 @@ def encode(inputs, output, output_dir, model, level, quality_floor, target_kbps,
     except RateControlError as e:
         raise click.UsageError(_rate_control_message(e, model)) from None
 
-    plan, failures, warnings = _plan(inputs, output, output_dir, AUDIO_EXTS,
-                                     lambda p: p.with_suffix(SPK_EXT).name if p.suffix else p.name + SPK_EXT)
+    plan, failures, warnings = _plan(inputs, output, output_dir, AUDIO_EXTS, _spk_name)
     _check_stdio(plan, "a binary .spk stream")
-    dev = _resolve_device(device)
+    ray = _ray_setup(ray_address, plan, jobs)
+    dev = "cpu" if ray else _resolve_device(device)  # with --ray each worker picks its own device
     try:
         rate.validate(_load_model_or_exit(model, dev, verbose))
     except RateControlError as e:
         err(_rate_control_message(e, model))
         raise click.exceptions.Exit(2) from None
-    opts = Options(model=model, device=dev, force=force, verbose=verbose, level=level,
-                   quality_floor=quality_floor, target_kbps=target_kbps, spk_version=int(spk_version))
+    opts = Options(model=model, device=device if ray else dev, force=force, verbose=verbose, level=level,
+                   quality_floor=quality_floor, target_kbps=target_kbps, spk_version=int(spk_version), **ray)
     _run_jobs("encode", plan, failures, warnings, opts, jobs, quiet)
 
 
@@ -759,7 +811,8 @@ def encode(inputs, output, output_dir, model, level, quality_floor, target_kbps,
               help="Model to decode with (default: the one named in the file).")
 @_with_common
 @guard
-def decode(inputs, output, output_dir, fmt, sample_rate, float_out, model, force, quiet, verbose, jobs, device):
+def decode(inputs, output, output_dir, fmt, sample_rate, float_out, model, force, quiet, verbose, jobs, device,
+           ray_address):
     """Decode .spk files (or folders of them; '-' = stdin) to WAV or FLAC.
 
     The output has the source sample rate, channel count and exact length
@@ -778,15 +831,14 @@ def decode(inputs, output, output_dir, fmt, sample_rate, float_out, model, force
                                                      and Path(output).suffix.lower() == ".flac")):
         raise click.UsageError("--float: FLAC holds integer samples only; write WAV for float output")
     ext = "." + (fmt or "wav")
-    plan, failures, warnings = _plan(inputs, output, output_dir, {SPK_EXT},
-                                     lambda p: (p.with_suffix(ext).name if p.suffix.lower() == SPK_EXT
-                                                else p.name + ext))
+    plan, failures, warnings = _plan(inputs, output, output_dir, {SPK_EXT}, _audio_name(ext))
     _check_stdio(plan, "audio")
-    dev = _resolve_device(device)
+    ray = _ray_setup(ray_address, plan, jobs)
+    dev = "cpu" if ray else _resolve_device(device)  # with --ray each worker picks its own device
     if model:
         _load_model_or_exit(model, dev, verbose)
-    opts = Options(model=model, device=dev, force=force, verbose=verbose, sample_rate=sample_rate, format=fmt,
-                   float_out=float_out)
+    opts = Options(model=model, device=device if ray else dev, force=force, verbose=verbose,
+                   sample_rate=sample_rate, format=fmt, float_out=float_out, **ray)
     _run_jobs("decode", plan, failures, warnings, opts, jobs, quiet)
 
 
