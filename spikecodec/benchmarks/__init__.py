@@ -261,12 +261,27 @@ def _run(out, quick, threads, visqol, limit, long_seconds, long_file, models, wo
     with open(os.path.join(out, "benchmarks.json"), "w") as f:
         json.dump(result, f, indent=1, default=_json_default)
     with open(os.path.join(out, "benchmarks.md"), "w") as f:
-        f.write(report.render(result))
+        f.write(_report_text(out, result))
     if own_work:
         shutil.rmtree(work, ignore_errors=True)
     _log(f"wrote {out}/benchmarks.md, {out}/benchmarks.json, {img_dir}/bench-*.png "
          f"in {result['meta']['wall_s']:.0f} s")
     return result
+
+
+# Measured by hand (docs/scripts/decoder_ablation.py), kept in its own file so that a bench run
+# carries it into benchmarks.md instead of erasing it.
+HAND_SECTIONS = ("decoder-ablation.md",)
+
+
+def _report_text(out: str, result: dict) -> str:
+    text = report.render(result)
+    for name in HAND_SECTIONS:
+        path = os.path.join(out, name)
+        if os.path.exists(path):
+            with open(path) as f:
+                text = text.rstrip("\n") + "\n\n" + f.read()
+    return text
 
 
 def _json_default(o):
@@ -297,7 +312,7 @@ def main(argv=None) -> None:
         with open(os.path.join(a.out, "benchmarks.json")) as f:
             result = json.load(f)
         with open(os.path.join(a.out, "benchmarks.md"), "w") as f:
-            f.write(report.render(result))
+            f.write(_report_text(a.out, result))
         _log(f"rewrote {a.out}/benchmarks.md from {a.out}/benchmarks.json")
         return
     argv_s = " ".join(sys.argv[1:] if argv is None else argv)
