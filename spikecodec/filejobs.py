@@ -133,13 +133,14 @@ def _target_warning(target: float, info, size: int) -> str:
 
 
 def _decode_model(header, opts: Options):
-    """The model to decode with: --model if given, else the installed one with the file's model id."""
-    if opts.model:
-        return get_model(opts.model, opts.device)
-    try:
-        return get_model(header.model_id, opts.device)
-    except Exception:  # noqa: BLE001 -- the API looks it up again and explains what is missing
-        return None
+    """The model to decode with, chosen by the API (compress.model_for: --model if given, else the
+    installed one with the file's model id), loaded once per process."""
+    from spikecodec.compress import model_for
+
+    key = (opts.model or header.model_id, opts.device)
+    if key not in _MODELS:
+        _MODELS[key] = model_for(header, opts.model, opts.device)
+    return _MODELS[key]
 
 
 def decode_one(job: Job, opts: Options) -> Result:
