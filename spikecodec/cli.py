@@ -1,8 +1,10 @@
-"""The ``spikecodec`` command line: ``encode``, ``decode`` and ``info``.
+"""The ``spikecodec`` command line: ``encode``, ``decode``, ``info``, ``models`` and ``help``.
 
-Built on the public Python API only (``spikecodec.encode_file``, ``decode_file``,
-``load_model``, ``CodecError``) and, for ``info`` and damage reports, on the
-torch-free bitstream (``spikecodec.bitstream``). ``info`` never imports torch.
+The commands only parse and check their options, as flac's main.c over encode.c/decode.c;
+then ``encode``/``decode`` hand their files to the batch runner (``spikecodec/jobs.py``:
+planning, output folders, workers, progress, failures, exit status), which codes each with
+``spikecodec/filejobs.py`` through the public Python API; ``info`` prints the torch-free
+bitstream's own view of a file (``spikecodec/bitstream/render.py``) and never imports torch.
 
 Conventions (those of gzip/flac/opusenc where nothing else is said):
 
@@ -90,7 +92,6 @@ def _ray_setup(address: Optional[str], plan: list, jobs: int) -> dict:
 
     given = click.get_current_context().get_parameter_source("jobs") is not ParameterSource.DEFAULT
     return {"ray": address, "ray_workers": jobs if given else 0}
-
 
 
 def _set_verbosity(verbose: bool, quiet: bool) -> None:

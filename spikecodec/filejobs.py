@@ -79,15 +79,6 @@ def encode_one(job: Job, opts: Options) -> Result:
         if p.is_dir():
             raise InputError("is a folder")
         src = str(p)
-    kwargs: dict = {"model": model, "device": opts.device}
-    if opts.level is not None:
-        kwargs["level"] = opts.level
-    if opts.quality_floor is not None:
-        kwargs["quality_floor"] = opts.quality_floor
-    if opts.target_kbps is not None:
-        kwargs["target_kbps"] = opts.target_kbps
-    if opts.spk_version != 2:
-        kwargs["spk_version"] = opts.spk_version
     buf = io.BytesIO()
     total = None
     if per_file_bars() and job.src != "-":
@@ -97,23 +88,18 @@ def encode_one(job: Job, opts: Options) -> Result:
             total = soundfile.info(str(src)).frames
     progress = FileProgress(f"encode {job.src}", total, 0)
     try:
-        api.encode_file(src, buf, progress=progress, **kwargs)
+        api.encode_file(src, buf, model=model, device=opts.device, level=opts.level, quality_floor=opts.quality_floor,
+                        target_kbps=opts.target_kbps, spk_version=opts.spk_version, progress=progress)
     finally:
         progress.close()
     data = buf.getvalue()
-    if not data:
-        raise InputError("the encoder produced no data")
     write_output(job.dst, data, opts.force)
-    detail = f"{len(data)} bytes"
+    info = inspect_spk(data)
+    detail = (f"{info.header.channels} ch, {info.header.source_sample_rate} Hz, "
+              f"{info.duration_s:.2f} s, {len(data)} bytes, {info.bitrate_kbps:.2f} kbps")
     warning = ""
-    with contextlib.suppress(Exception):
-        info = inspect_spk(data)
-        detail = (
-            f"{info.header.channels} ch, {info.header.source_sample_rate} Hz, "
-            f"{info.duration_s:.2f} s, {len(data)} bytes, {info.bitrate_kbps:.2f} kbps"
-        )
-        if opts.target_kbps is not None and info.bitrate_kbps > opts.target_kbps * (1 + TARGET_SLACK):
-            warning = _target_warning(opts.target_kbps, info, len(data))
+    if opts.target_kbps is not None and info.bitrate_kbps > opts.target_kbps * (1 + TARGET_SLACK):
+        warning = _target_warning(opts.target_kbps, info, len(data))
     return Result(job.src, job.dst, True, detail=detail, output_written=True, warning=warning)
 
 
@@ -123,8 +109,8 @@ def _target_warning(target: float, info, size: int) -> str:
     msg = f"--target-kbps {target:g} not reached: the file is {info.bitrate_kbps:.2f} kbps"
     parts = info.bits_by_part
     clip_bits = int(parts.get("payload", 0)) + int(parts.get("clip_headers", 0))
-    dur = info.duration_s or 0.0
-    if parts and dur > 0:
+    dur = info.duration_s
+    if dur > 0:
         headers_kbps = (8 * size - clip_bits) / dur / 1000
         if clip_bits / dur / 1000 <= target * (1 + TARGET_SLACK):
             return msg + f", {headers_kbps:.2f} kbps of it the container's headers (a short file)"
