@@ -6,12 +6,12 @@
     assert report.ok, report.failed
 
 The command line (``spikecodec encode|decode ... --ray [ADDRESS]``) plans its jobs exactly as
-in local folder mode (spikecodec/cli.py: names mirrored under ``-O``, existing outputs refused
+in local folder mode (spikecodec/jobs.py: names mirrored under ``-O``, existing outputs refused
 without ``-f``, failures listed at the end, exit status) and hands the file jobs to
-:func:`run_jobs`, which yields one ``cli.Result`` per job as it completes.
+:func:`run_jobs`, which yields one ``jobs.Result`` per job as it completes.
 
 Each worker is a Ray actor (:class:`_Coder`) that loads the model once and then codes many
-files with the command line's own per-file code (``cli._run``): outputs are byte-identical to
+files with the command line's own per-file code (``filejobs.run``): outputs are byte-identical to
 local mode, and written atomically (a hidden temporary file in the destination folder,
 renamed into place when complete). Workers use a GPU when the cluster has one (one worker
 per GPU), otherwise one worker per CPU.
@@ -87,7 +87,7 @@ class _Coder:
         try:
             import torch
 
-            from spikecodec import cli
+            from spikecodec import filejobs
             from spikecodec.device import resolve_device
 
             torch.set_num_threads(max(1, threads))
@@ -97,7 +97,7 @@ class _Coder:
             self.where += f" ({self.opts.device})"
             spec = opts.model if kind == "decode" else (opts.model or "default")
             if spec:  # decode without -m loads the model each file names, once, on first use
-                m = cli._get_model(spec, self.opts.device)
+                m = filejobs.get_model(spec, self.opts.device)
                 if model_id and m.model_id != model_id:
                     raise CodecError(f"model {spec!r} here is {m.model_id}, the driver's is {model_id}: "
                                      "install the same spikecodec and models on every node")
@@ -110,9 +110,9 @@ class _Coder:
         return self.where, self.error
 
     def run(self, job):
-        from spikecodec import cli
+        from spikecodec import filejobs
 
-        return cli._run(self.kind, job, self.opts)
+        return filejobs.run(self.kind, job, self.opts)
 
 
 # --------------------------------------------------------------------------- connecting
@@ -165,7 +165,7 @@ def _session(ray, address: Optional[str]):
 
 # --------------------------------------------------------------------------- scheduling
 
-_PART = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.part\Z")  # cli.atomic_output's tempfile.mkstemp names
+_PART = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.part\Z")  # clitools.atomic_output's tempfile.mkstemp names
 
 
 def _remove_parts(dsts) -> None:
@@ -219,12 +219,12 @@ def run_jobs(kind: str, jobs: list, opts, address: Optional[str] = None, workers
              cpus_per_worker: float = 1, gpus_per_worker: Optional[float] = None, max_attempts: int = 3,
              start_timeout: float = 600.0, log: Optional[Callable[[str], None]] = None,
              info: Optional[Callable[[str], None]] = None) -> Iterator:
-    """Run ``cli.Job``s (file paths, not '-') on Ray; yield one ``cli.Result`` per job as it completes.
+    """Run ``jobs.Job``s (file paths, not '-') on Ray; yield one ``jobs.Result`` per job as it completes.
 
     ``workers``: actors to start (None or 0: one per GPU of the cluster, else one per
     ``cpus_per_worker`` CPUs). ``log``: warnings (a lost worker); ``info``: -v detail.
     """
-    from .cli import Result
+    from .jobs import Result
     from .clitools import reason
 
     ray = require_ray()
@@ -320,7 +320,7 @@ def run_jobs(kind: str, jobs: list, opts, address: Optional[str] = None, workers
                     last_progress[0] = time.monotonic()
                     try:
                         r = ray.get(ref)
-                    except RayTaskError as e:  # cli._run turns every Exception into a Result
+                    except RayTaskError as e:  # filejobs.run turns every Exception into a Result
                         yield fail(i, reason(getattr(e, "cause", None) or e))
                         continue
                     except RayError as e:  # the worker (process or node) was lost
@@ -362,13 +362,13 @@ class TreeReport:
 
 def _tree(kind: str, src, dst, ray_address, opts, exts, out_name, workers, cpus_per_worker, gpus_per_worker,
           progress) -> TreeReport:
-    from . import cli
+    from . import jobs
 
     check_address(ray_address)
     require_ray()
     inputs = tuple(str(s) for s in (src if isinstance(src, (list, tuple)) else [src]))
-    plan, failures, _ = cli._plan(inputs, None, str(dst), exts, out_name)
-    plan, dir_failures = cli._prepare_dirs(plan)
+    plan, failures, _ = jobs.plan(inputs, None, str(dst), exts, out_name)
+    plan, dir_failures = jobs.prepare_dirs(plan)
     report = TreeReport(failed=failures + dir_failures)
     todo = []
     for j in plan:
@@ -407,11 +407,11 @@ def encode_tree(src, dst, ray_address: Optional[str] = None, *, model: str = "de
     already initialised); "auto" or HOST:PORT joins a running cluster. Existing outputs are
     skipped (``report.skipped``) unless ``force``. Paths must be visible to every node.
     """
-    from . import cli
+    from . import filejobs
 
-    opts = cli.Options(model=model, device=device, force=force, level=level, quality_floor=quality_floor,
+    opts = filejobs.Options(model=model, device=device, force=force, level=level, quality_floor=quality_floor,
                        target_kbps=target_kbps)
-    return _tree("encode", src, dst, ray_address, opts, cli.AUDIO_EXTS, cli._spk_name, workers, cpus_per_worker,
+    return _tree("encode", src, dst, ray_address, opts, filejobs.AUDIO_EXTS, filejobs.spk_name, workers, cpus_per_worker,
                  gpus_per_worker, progress)
 
 
@@ -420,10 +420,10 @@ def decode_tree(src, dst, ray_address: Optional[str] = None, *, model: Optional[
                 workers: Optional[int] = None, cpus_per_worker: float = 1, gpus_per_worker: Optional[float] = None,
                 progress: Optional[bool] = None) -> TreeReport:
     """Decode the .spk files under ``src`` into ``dst`` (WAV or FLAC), mirrored, on Ray; see :func:`encode_tree`."""
-    from . import cli
+    from . import filejobs
 
-    if format not in cli.DECODE_FORMATS:
-        raise ValueError(f"format must be one of {', '.join(cli.DECODE_FORMATS)}")
-    opts = cli.Options(model=model, device=device, force=force, sample_rate=sample_rate, format=format)
-    return _tree("decode", src, dst, ray_address, opts, {cli.SPK_EXT}, cli._audio_name("." + format), workers,
+    if format not in filejobs.DECODE_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(filejobs.DECODE_FORMATS)}")
+    opts = filejobs.Options(model=model, device=device, force=force, sample_rate=sample_rate, format=format)
+    return _tree("decode", src, dst, ray_address, opts, {filejobs.SPK_EXT}, filejobs.audio_name("." + format), workers,
                  cpus_per_worker, gpus_per_worker, progress)

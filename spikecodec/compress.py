@@ -99,13 +99,19 @@ def _check_model(spk, model: LoadedModel) -> None:
                          f"{model.name!r} is {model.model_id}")
 
 
-def _load_for(spk, model, device) -> LoadedModel:
+def model_for(header: Header, model=None, device: str = "auto") -> LoadedModel:
+    """The model that decodes a file with this header: ``model`` when given (a name, a path or a loaded
+    model), else the installed one with the file's model id (never by name: names move). A missing
+    model is a CodecError saying which one the file needs."""
     if model is not None:
-        loaded = _model(model, device)
-    else:   # the model with the file's id, among the installed ones (never by name: names move)
-        if find_by_id(spk.header.model_id) is None:
-            raise CodecError(missing_model_message(spk.header.model_name, spk.header.model_id))
-        loaded = load_model(spk.header.model_id, device=device)
+        return _model(model, device)
+    if find_by_id(header.model_id) is None:
+        raise CodecError(missing_model_message(header.model_name, header.model_id))
+    return load_model(header.model_id, device=device)
+
+
+def _load_for(spk, model, device) -> LoadedModel:
+    loaded = model_for(spk.header, model, device)
     _check_model(spk, loaded)
     return loaded
 
@@ -177,6 +183,6 @@ def decode_file(data, dst, format: str = "wav", model=None, sample_rate: int | N
     return spk
 
 
-__all__ = ["encode", "decode", "encode_file", "decode_file", "parse", "check_sample_rate", "output_length",
+__all__ = ["encode", "decode", "encode_file", "decode_file", "parse", "check_sample_rate", "output_length", "model_for",
            "RateControl", "RateControlError", "SEARCH_LEVELS", "clip_bits", "CLIPS_PER_CALL", "FRAMES_PER_CLIP",
            "CodecError", "SpkFormatError", "to_bytes"]

@@ -324,7 +324,7 @@ class _Boom(Exception):
 
 def _patched_api(monkeypatch, exc, where):
     """Make the API write some bytes and then fail, mid-output."""
-    import spikecodec.cli as cli_mod
+    import spikecodec.filejobs as cli_mod
 
     real = cli_mod._api()
 

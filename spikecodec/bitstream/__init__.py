@@ -33,6 +33,7 @@ from .layouts import (
     encode_clip,
     layout_costs,
 )
+from .render import damage_ranges, info_dict, render_text
 
 __all__ = [
     "CTX",
@@ -61,4 +62,7 @@ __all__ = [
     "num_clips_of",
     "read_spk",
     "write_spk",
+    "damage_ranges",
+    "info_dict",
+    "render_text",
 ]

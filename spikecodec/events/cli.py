@@ -11,24 +11,21 @@ commands that draw; torch only by ``plot --spectrogram`` (to decode audio).
 from __future__ import annotations
 
 import os
-import sys
 import traceback
 from pathlib import Path
 
 import click
 
 from spikecodec.clitools import PROG, InputError, atomic_output, guard, reason, warn
-
-
-def _show(path: str) -> str:
-    return "<stdin>" if path == "-" else path
+from spikecodec.jobs import shown_input as _show
+from spikecodec.jobs import shown_output, stdin, stdout
 
 
 def _read(path: str) -> bytes:
     """Read an input file; failures become ``<path>: <reason>``."""
     try:
         if path == "-":
-            data = getattr(sys.stdin, "buffer", sys.stdin).read()
+            data = stdin().read()
         else:
             p = Path(path)
             if p.is_dir():
@@ -76,7 +73,7 @@ def _check_output(out: str, force: bool, inputs=()) -> None:
 def _write(out: str, data: bytes, force: bool) -> None:
     """Atomically write ``data`` to ``out`` (temp file + os.replace / link); '-' = stdout."""
     if out == "-":
-        stream = getattr(sys.stdout, "buffer", sys.stdout)
+        stream = stdout()
         if hasattr(stream, "isatty") and stream.isatty():
             raise click.UsageError("refusing to write binary data to a terminal; use -o FILE")
         stream.write(data)
@@ -240,7 +237,7 @@ def edit_cmd(input, output, cut_range, mute_ranges, drop, thin_frac, seed, force
     _write(output, result_bytes, force)
     if verbose:
         click.echo(f"{PROG}: {_summary(_show(input), data)}", err=True)
-        click.echo(f"{PROG}: {_summary(output if output != '-' else '<stdout>', result_bytes)}", err=True)
+        click.echo(f"{PROG}: {_summary(shown_output(output), result_bytes)}", err=True)
 
 
 # --------------------------------------------------------------------------- concat
@@ -281,7 +278,7 @@ def concat_cmd(inputs, output, force, verbose):
     data = write_spk(joined.header, joined.z, joined.levels, version=joined.header.format_version)
     _write(output, data, force)
     if verbose:
-        click.echo(f"{PROG}: {_summary(output if output != '-' else '<stdout>', data)}", err=True)
+        click.echo(f"{PROG}: {_summary(shown_output(output), data)}", err=True)
 
 
 # --------------------------------------------------------------------------- analyze
