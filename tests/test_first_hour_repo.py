@@ -49,7 +49,7 @@ def _make_install(tmp_path, *args, has_torch=False):
 def test_make_install_default_is_plain_pip(tmp_path):
     pips, _ = _make_install(tmp_path)
     assert pips[0] == "-m pip install torch==2.13.0"  # whatever the user's pip is configured for
-    assert pips[1] == "-m pip install -q -e .[dev]"
+    assert pips[1] == "-m pip install -q -e .[dev,ray]"
 
 
 @needs_make
@@ -63,7 +63,7 @@ def test_make_install_cpu_uses_the_cpu_index(tmp_path):
 @needs_make
 def test_make_install_keeps_a_torch_already_there(tmp_path):
     pips, out = _make_install(tmp_path, "CPU=1", has_torch=True)
-    assert pips == ["-m pip install -q -e .[dev]"]  # a user's own (CUDA) torch is not replaced
+    assert pips == ["-m pip install -q -e .[dev,ray]"]  # a user's own (CUDA) torch is not replaced
     assert "keeping 2.13.0+cu126" in out
 
 
