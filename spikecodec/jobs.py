@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,14 @@ def _bar_size() -> dict:
     return {"ncols": 80, "nrows": 24}
 
 
+def _shorten(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters in its middle ("encode /very/.../song.wav")."""
+    if len(text) <= limit:
+        return text
+    keep = limit - 3
+    return text[: keep // 2] + "..." + text[len(text) - (keep - keep // 2):]
+
+
 class FileProgress:
     """A per-file percentage bar on stderr (tqdm), or nothing; a callable progress(n_samples)."""
 
@@ -65,8 +74,13 @@ class FileProgress:
         if _FILE_PROGRESS and total:
             from tqdm import tqdm
 
+            size = _bar_size()
+            # tqdm cuts the line at the terminal's width: keep the name short enough that the
+            # percentage always shows (flac shows the file name, not its whole path)
+            width = size.get("ncols") or shutil.get_terminal_size().columns
+            name = _shorten(name, max(12, width - 32))
             self.bar = tqdm(total=total, desc=name, file=sys.stderr, leave=False, mininterval=0.2,
-                            bar_format="{desc}: {percentage:3.0f}% |{bar}| {elapsed}<{remaining}", **_bar_size())
+                            bar_format="{desc}: {percentage:3.0f}% |{bar}| {elapsed}<{remaining}", **size)
 
     def __call__(self, n: int) -> None:
         if self.bar is not None:
