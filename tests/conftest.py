@@ -102,6 +102,20 @@ def cli_run(monkeypatch):
     return run
 
 
+def read_pty(master: int) -> bytes:
+    """Everything a child wrote to a pseudo-terminal, until its last writer closed it."""
+    chunks = []
+    while True:
+        try:
+            b = os.read(master, 65536)
+        except OSError:   # EIO: the child side is closed
+            break
+        if not b:
+            break
+        chunks.append(b)
+    return b"".join(chunks)
+
+
 def run_module(*args, input=None, cwd=None, env=None, timeout=300) -> subprocess.CompletedProcess:
     """Run ``python -m spikecodec ARGS`` as a real process (bytes in/out)."""
     e = dict(os.environ)

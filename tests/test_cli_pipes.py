@@ -7,7 +7,7 @@ import json
 import pytest
 import soundfile as sf
 
-from conftest import run_module, write_clip
+from conftest import read_pty, run_module, write_clip
 
 pytestmark = pytest.mark.usefixtures("default_model")
 
@@ -111,21 +111,13 @@ def test_progress_bar_only_on_a_terminal(tmp_path):
                            stdout=subprocess.PIPE, stderr=slave, cwd=REPO, env=env, timeout=300)
         os.close(slave)
         slave = None
-        chunks = []
-        while True:
-            try:
-                b = os.read(master, 65536)
-            except OSError:
-                break
-            if not b:
-                break
-            chunks.append(b)
+        output = read_pty(master)
     finally:
         if slave is not None:
             os.close(slave)
         os.close(master)
     assert p.returncode == 0
-    tty_err = b"".join(chunks).decode(errors="replace")
+    tty_err = output.decode(errors="replace")
     assert "encode" in tty_err and "/2 [" in tty_err, tty_err
     piped = run_module("encode", tmp_path / "in", "-O", tmp_path / "b")
     assert piped.returncode == 0 and piped.stderr == b""

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import REPO, run_module, write_clip
+from conftest import REPO, read_pty, run_module, write_clip
 
 ERR = "spikecodec: error: "
 
@@ -236,19 +236,11 @@ def test_progress_within_one_file_on_a_terminal(tmp_path, model_spk):
         p = subprocess.Popen([sys.executable, "-m", "spikecodec", "decode", str(src)], stdout=subprocess.DEVNULL,
                              stderr=slave, env=env)
         os.close(slave)
-        chunks = []
-        while True:
-            try:
-                b = os.read(master, 4096)
-            except OSError:
-                break
-            if not b:
-                break
-            chunks.append(b)
+        output = read_pty(master)
         p.wait(timeout=120)
     finally:
         os.close(master)
-    text = b"".join(chunks).decode(errors="replace")
+    text = output.decode(errors="replace")
     assert p.returncode == 0, text
     assert "decode " in text and f"{src.name}:" in text and "%" in text, text
     pcts = {int(x) for x in __import__("re").findall(r"(\d+)%", text)}

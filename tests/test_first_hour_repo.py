@@ -19,20 +19,25 @@ needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 # ----------------------------------------------------------------- 8. make install and torch
 
-def _stub_venv(tmp_path, has_torch: bool) -> tuple[Path, Path]:
-    """A .venv whose python only logs its arguments (no network, nothing installed)."""
+def _stub_python(tmp_path, script: str) -> Path:
+    """tmp_path/venv whose bin/python is the shell `script` (no network, nothing installed)."""
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
-    log = tmp_path / "python.log"
     py = venv / "bin" / "python"
-    py.write_text("#!/bin/sh\n"
-                  f'echo "$*" >> "{log}"\n'
-                  'case "$*" in\n'
-                  f'  "-c import torch") exit {0 if has_torch else 1};;\n'
-                  '  *import\\ torch*print*) echo 2.13.0+cu126;;\n'
-                  "esac\n"
-                  "exit 0\n")
+    py.write_text("#!/bin/sh\n" + script)
     py.chmod(0o755)
+    return venv
+
+
+def _stub_venv(tmp_path, has_torch: bool) -> tuple[Path, Path]:
+    """A .venv whose python only logs its arguments."""
+    log = tmp_path / "python.log"
+    venv = _stub_python(tmp_path, f'echo "$*" >> "{log}"\n'
+                                  'case "$*" in\n'
+                                  f'  "-c import torch") exit {0 if has_torch else 1};;\n'
+                                  '  *import\\ torch*print*) echo 2.13.0+cu126;;\n'
+                                  "esac\n"
+                                  "exit 0\n")
     return venv, log
 
 
@@ -137,14 +142,9 @@ def test_make_checks_shared_before_installing_anything(tmp_path, target):
     only the check (anything else is logged and refused) and `apt-get` is a logging stub, so a
     Makefile that gets the order wrong installs nothing while this test fails."""
     env, _ = _env(tmp_path)
-    venv = tmp_path / "venv"
-    (venv / "bin").mkdir(parents=True)
     log = tmp_path / "calls.log"
-    py = venv / "bin" / "python"
-    py.write_text("#!/bin/sh\n"
-                  f'case "$*" in "-m spikecodec.shareddata "*) exec "{sys.executable}" "$@";; esac\n'
-                  f'echo "python $*" >> "{log}"\nexit 1\n')
-    py.chmod(0o755)
+    venv = _stub_python(tmp_path, f'case "$*" in "-m spikecodec.shareddata "*) exec "{sys.executable}" "$@";; esac\n'
+                                  f'echo "python $*" >> "{log}"\nexit 1\n')
     stubs = tmp_path / "stubs"
     stubs.mkdir()
     for tool in ("apt-get", "sudo"):

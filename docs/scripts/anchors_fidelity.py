@@ -34,7 +34,7 @@ def main() -> None:
                     check=True, capture_output=True, text=True).stdout)
                 score, fid = run("score.py", "--no-visqol"), run("fidelity.py")
                 row[name] = {"kbps": float(np.mean([c["kbps"] for c in coded])),
-                             "lmd": score["mean"]["lmd"] if "mean" in score else score["means"]["lmd"], **fid["mean"]}
+                             "lmd": score["mean"]["lmd"], **fid["mean"]}
             rows.append(row)
             print(json.dumps(row), flush=True)
     if a.out:
