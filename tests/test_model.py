@@ -70,6 +70,25 @@ def test_tiny_training_loss_falls_and_resumes(variant, corpus, tmp_path):
         assert torch.equal(y1, y2)
 
 
+def test_joint_adversarial_fine_tune_resumes_with_its_discriminator(corpus, tmp_path):
+    """The encoder trains too (decoder_only off, with the magnitude term), and a killed run resumes its
+    discriminator and that optimiser's moments, not fresh ones."""
+    cfg = get_config("tiny-mu2")
+    cfg.update(decoder_only=False, steps=4, save_every=2, log_every=2,
+               adversarial=dict(weight=0.3, fm_weight=0.6, lr=1e-3, start=0))
+    run = str(tmp_path / "run")
+    train(cfg, run, corpus, None, "cpu", None)
+    first = torch.load(os.path.join(run, "last.pt"), weights_only=True)
+    cfg["steps"] = 6
+    train(cfg, run, corpus, None, "cpu", None)
+    second = torch.load(os.path.join(run, "last.pt"), weights_only=True)
+    assert first["step"] == 4 and second["step"] == 6
+    assert {int(s["step"]) for s in second["disc_optimizer"]["state"].values()} == {6}
+    assert any(not torch.equal(first["disc"][k], second["disc"][k]) for k in first["disc"])
+    encoder = [k for k in first["model"] if k.startswith("encoder.")]
+    assert any(not torch.equal(first["model"][k], second["model"][k]) for k in encoder)
+
+
 def test_surrogate_gradient_is_triangular():
     l = torch.tensor([-2.0, -0.5, 0.0, 0.5, 2.0], requires_grad=True)
     z = heaviside(l)

@@ -19,6 +19,7 @@ BASE = dict(
     magnitude_weight=0.0,         # L1 between the decoder's log-magnitude and the input's, before phase retrieval
     augment=None,                 # None | {"lowpass": p, "silence": p}
     loudness_weight=0.0,          # L1 between output and input log10 RMS per hop
+    adversarial=None,             # None | {"weight": a, "fm_weight": f, "lr": lr, "start": step}: discriminator.py
 )
 
 CONFIGS = {
@@ -47,6 +48,18 @@ CONFIGS["mu2-mag"] = {**CONFIGS["mu2"], "magnitude_weight": 3.0, "mel_weight": 1
 # mu2 continued with a loudness term (started from mu2 at step 2200 of its run).
 CONFIGS["mu2-loud"] = {**CONFIGS["mu2"], "loudness_weight": 1.0, "init_from": "runs/mu2/mu2.pt", "warmup": 50,
                        "lr": 2e-4, "steps": 3000, "seed": 2}
+# mu2 with the encoder unfrozen (a new model: new events, so new rates): the encoder learns to
+# carry what the fine-resolution magnitude term asks for (partials), while the level term keeps
+# each level's density where mu put it.
+CONFIGS["mu3"] = {**CONFIGS["mu2"], "decoder_only": False, "loudness_weight": 1.0, "init_from": "checkpoints/mu2.pt",
+                  "warmup": 50, "lr": 2e-4, "steps": 12000, "seed": 3,
+                  "levels": dict(weight=1.0, relative=True, low=0, high=31, focus_low=6, focus_high=26,
+                                 quantile_init=False)}
+# mu2's decoder (mu's frozen encoder: the same events and rates) fine-tuned against a spectrogram
+# discriminator, against the smearing of partials that the regression terms leave.
+CONFIGS["mu2-adv"] = {**CONFIGS["mu2"], "loudness_weight": 1.0, "init_from": "checkpoints/mu2.pt", "warmup": 50,
+                      "lr": 2e-4, "steps": 8000, "seed": 4,
+                      "adversarial": dict(weight=0.3, fm_weight=0.6, lr=2e-4, start=0)}
 # Tiny versions of each variant, for the unit tests: seconds on a CPU.
 TINY_MODEL = dict(encoder_dim=32, encoder_blocks=1, decoder_dim=32, decoder_blocks=1, units=16, n_fft=512, hop=128)
 for name in ("free", "sparse", "mu", "mu2"):

@@ -26,6 +26,7 @@ from ..errors import CodecError
 from ..model import ModelConfig, SpikingAutoencoder
 from .configs import get_config
 from .dataset import CropSampler
+from .discriminator import MultiResolutionDiscriminator, discriminator_loss, generator_losses
 from .losses import (clipped_sparsity, gamma_schedule, level_density, level_rate_loss, reconstruction_loss)
 
 
@@ -145,10 +146,14 @@ def load_init(net: SpikingAutoencoder, path: str) -> None:
     print(f"train: initialised {len(usable)}/{len(own)} tensors from {path}", flush=True)
 
 
-def save_state(path: str, net, opt, step: int, sampler: CropSampler, gen: torch.Generator, elapsed: float) -> None:
+def save_state(path: str, net, opt, step: int, sampler: CropSampler, gen: torch.Generator, elapsed: float,
+               adversary=None) -> None:
+    state = {"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step, "elapsed": elapsed,
+             "sampler": sampler.state(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state()}
+    if adversary is not None:
+        state["disc"], state["disc_optimizer"] = adversary[0].state_dict(), adversary[1].state_dict()
     with atomic_write(path) as f:
-        torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step, "elapsed": elapsed,
-                    "sampler": sampler.state(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state()}, f)
+        torch.save(state, f)
 
 
 def export(cfg: dict, net, path: str, step: int, elapsed: float, sampler: CropSampler, last: dict) -> None:
@@ -172,11 +177,18 @@ def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device:
     crop = cfg["crop_frames"] * net.config.hop
     sampler = CropSampler(corpus, crop, seed=cfg["seed"])
     gen = torch.Generator().manual_seed(cfg["seed"])
+    adversary = None
+    if cfg.get("adversarial"):
+        disc = MultiResolutionDiscriminator().to(device)
+        adversary = (disc, torch.optim.AdamW(disc.parameters(), lr=cfg["adversarial"]["lr"], betas=(0.8, 0.99)))
     step, elapsed = 0, 0.0
     if os.path.exists(state_path):
         st = torch.load(state_path, map_location=device, weights_only=True)
         net.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
+        if adversary is not None and "disc" in st:
+            adversary[0].load_state_dict(st["disc"])
+            adversary[1].load_state_dict(st["disc_optimizer"])
         step, elapsed = st["step"], st["elapsed"]
         sampler.load_state(st["sampler"])
         gen.set_state(st["generator"])
@@ -229,10 +241,10 @@ def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device:
                     getattr(net, name).eval()
             with torch.no_grad():
                 z = net.encode_frames(x, level)
-            log_mag, phase = net.decode_log_magnitude(z, level)
-            y = net.synthesize(log_mag, phase)
         else:
-            y, z = net(x, level)
+            z = net.encode_frames(x, level)
+        log_mag, phase = net.decode_log_magnitude(z, level)   # the magnitude term needs them, not only y
+        y = net.synthesize(log_mag, phase)
         loss, parts = reconstruction_loss(y, x, cfg["mel_weight"], net.config.sample_rate)
         if cfg.get("magnitude_weight"):
             mag = magnitude_loss(net, log_mag, x)
@@ -242,6 +254,18 @@ def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device:
             loud = loudness_loss(y, x, net.config.hop)
             loss = loss + cfg["loudness_weight"] * loud
             parts["loudness"] = float(loud.detach())
+        if adversary is not None and step >= cfg["adversarial"].get("start", 0):
+            disc, disc_opt = adversary
+            disc.requires_grad_(True)
+            disc_opt.zero_grad(set_to_none=True)
+            d_loss = discriminator_loss(disc, x, y)
+            d_loss.backward()
+            disc_opt.step()
+            disc.requires_grad_(False)   # the decoder's step below needs no gradient for the discriminator
+            adv, fm = generator_losses(disc, x, y)
+            loss = loss + cfg["adversarial"]["weight"] * adv + cfg["adversarial"]["fm_weight"] * fm
+            parts.update(adversarial=float(adv.detach()), feature_matching=float(fm.detach()),
+                         discriminator=float(d_loss.detach()))
         gamma = 0.0
         if cfg["sparsity"] and not cfg.get("decoder_only"):   # with z fixed, a rate loss moves nothing
             sp = cfg["sparsity"]
@@ -260,15 +284,17 @@ def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device:
             writer.writerow([step, round(time.time() - t0, 1), *(round(last[k], 5) for k in ("loss", "mrstft", "lmd", "density")),
                              f"{learning_rate(cfg, step):.2e}", gamma])
             log.flush()
-            print(f"train: step {step} loss {last['loss']:.4f} lmd {last['lmd']:.4f} density {last['density']:.3f} "
+            extra = "".join(f" {k[:4]} {last[k]:.3f}" for k in ("adversarial", "feature_matching", "discriminator")
+                            if k in last)
+            print(f"train: step {step} loss {last['loss']:.4f} lmd {last['lmd']:.4f} density {last['density']:.3f}{extra} "
                   f"({(time.time() - t0) / 60:.1f} min)", flush=True)
         if step % cfg["save_every"] == 0 or step == cfg["steps"]:
-            save_state(state_path, net, opt, step, sampler, gen, time.time() - t0)
+            save_state(state_path, net, opt, step, sampler, gen, time.time() - t0, adversary)
             if export_path:
                 export(cfg, net, export_path, step, time.time() - t0, sampler, last)
                 exported = step
     if exported != step:
-        save_state(state_path, net, opt, step, sampler, gen, time.time() - t0)
+        save_state(state_path, net, opt, step, sampler, gen, time.time() - t0, adversary)
     if export_path and last and exported != step:   # nothing trained: leave the shipped file as it is
         export(cfg, net, export_path, step, time.time() - t0, sampler, last)
     elif not last:
