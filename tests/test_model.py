@@ -89,6 +89,18 @@ def test_joint_adversarial_fine_tune_resumes_with_its_discriminator(corpus, tmp_
     assert any(not torch.equal(first["model"][k], second["model"][k]) for k in encoder)
 
 
+def test_magnitude_only_stage_trains_the_encoder_without_synthesis(corpus, tmp_path):
+    cfg = get_config("tiny-mu2")
+    cfg.update(decoder_only=False, synthesis=False, loudness_weight=0.0, steps=4, save_every=2, log_every=2)
+    run = str(tmp_path / "run")
+    train(cfg, run, corpus, None, "cpu", None)
+    rows = list(csv.DictReader(open(os.path.join(run, "log.csv"))))
+    assert [r["lmd"] for r in rows] == ["nan", "nan"] and all(float(r["loss"]) > 0 for r in rows)
+    cfg.update(loudness_weight=1.0)   # a waveform term without a waveform is refused before any step
+    with pytest.raises(SystemExit, match="need synthesis"):
+        train(cfg, str(tmp_path / "other"), corpus, None, "cpu", None)
+
+
 def test_surrogate_gradient_is_triangular():
     l = torch.tensor([-2.0, -0.5, 0.0, 0.5, 2.0], requires_grad=True)
     z = heaviside(l)

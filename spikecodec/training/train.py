@@ -169,6 +169,8 @@ def export(cfg: dict, net, path: str, step: int, elapsed: float, sampler: CropSa
 
 def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device: str, max_minutes: float | None) -> None:
     torch.set_flush_denormal(True)
+    if not cfg.get("synthesis", True) and (cfg.get("loudness_weight") or cfg.get("adversarial")):
+        raise SystemExit(f"train: config {cfg['name']!r}: the loudness and adversarial terms need synthesis")
     os.makedirs(run_dir, exist_ok=True)
     state_path, log_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "log.csv")
     net = build(cfg).to(device)
@@ -244,8 +246,11 @@ def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device:
         else:
             z = net.encode_frames(x, level)
         log_mag, phase = net.decode_log_magnitude(z, level)   # the magnitude term needs them, not only y
-        y = net.synthesize(log_mag, phase)
-        loss, parts = reconstruction_loss(y, x, cfg["mel_weight"], net.config.sample_rate)
+        if cfg.get("synthesis", True):
+            y = net.synthesize(log_mag, phase)
+            loss, parts = reconstruction_loss(y, x, cfg["mel_weight"], net.config.sample_rate)
+        else:   # magnitudes only: several times faster a step; the waveform terms come in a later stage
+            loss, parts = log_mag.new_zeros(()), {"mrstft": float("nan"), "lmd": float("nan")}
         if cfg.get("magnitude_weight"):
             mag = magnitude_loss(net, log_mag, x)
             loss = loss + cfg["magnitude_weight"] * mag
