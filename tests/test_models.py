@@ -243,3 +243,22 @@ def test_models_command_does_not_import_torch():
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": str(REPO)})
     assert r.returncode == 0, r.stderr
+
+
+def test_a_rewritten_model_card_keeps_its_notes(tmp_path):
+    """`model_card --keep-notes` regenerates the measured tables and keeps the hand-written notes."""
+    import json
+
+    from spikecodec.training.model_card import main as write_card
+    ck = tmp_path / "tiny.pt"
+    _tiny(ck)
+    result = {"model": "tiny", "level": None, "sets": {"piano": {
+        "scores": {"lmd": 0.4, "visqol": 3.9, "mrstft": 1.5, "si_snr": -30.0}, "fidelity": {"chroma": 0.9},
+        "kbps_mean": 1.0, "kbps_min": 0.5, "kbps_max": 1.5, "density_mean": 0.1, "encode_xrt": 100, "decode_xrt": 50}}}
+    (tmp_path / "eval.json").write_text(json.dumps(result))
+    write_card([str(ck), str(tmp_path / "eval.json"), "--note", "trained on a wrapped\n  line", "--note", "second"])
+    write_card([str(ck), str(tmp_path / "eval.json"), "--keep-notes", "--note", "third"])
+    text = (tmp_path / "tiny.md").read_text()
+    assert text.count("## Notes") == 1
+    assert text.split("## Notes")[1].split() == "- trained on a wrapped line - second - third".split()
+    assert "| default | dev clip | piano | 1.00 (0.50-1.50) | 0.400 | 3.90 |" in text

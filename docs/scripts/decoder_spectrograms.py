@@ -1,6 +1,6 @@
-"""Spectrograms of one dev clip: the reference, `mu` and `mu2` (0-3 kHz, where the partials are).
+"""Spectrograms of one dev clip: the reference and each model's decoding (0-3 kHz, where the partials are).
 
-    python docs/scripts/decoder_spectrograms.py [CLIP.flac] [-o docs/img/decoder-spectrograms.png]
+    python docs/scripts/decoder_spectrograms.py [CLIP.flac] [--models mu mu2] [-o docs/img/decoder-spectrograms.png]
 """
 import argparse
 import os
@@ -17,14 +17,17 @@ from spikecodec.benchmarks.common import shared_dir
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("clip", nargs="?", default=os.path.join(shared_dir(), "eval", "dev", "piano", "chopin_mazurka_op6n2.flac"))
+    ap.add_argument("--models", nargs="+", default=["mu", "mu2"], help="model names or checkpoint paths")
     ap.add_argument("-o", "--out", default="docs/img/decoder-spectrograms.png")
     a = ap.parse_args()
     x, sr = sf.read(a.clip, dtype="float32")
     panels = [("reference", x)]
-    for name in ("mu", "mu2"):
-        y, _ = spikecodec.decode(spikecodec.encode(x, sr, model=name), model=name)
-        panels.append((f"{name} ({8 * len(spikecodec.encode(x, sr, model=name)) / (len(x) / sr) / 1000:.2f} kbps)", y[:, 0]))
-    fig = Figure(figsize=(12, 9), dpi=100)
+    for name in a.models:
+        model = spikecodec.load_model(name, device="cpu")
+        data = spikecodec.encode(x, sr, model=model)
+        y, _ = spikecodec.decode(data, model=model)
+        panels.append((f"{model.name} ({8 * len(data) / (len(x) / sr) / 1000:.2f} kbps)", y[:, 0]))
+    fig = Figure(figsize=(12, 3 * len(panels)), dpi=100)
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(panels), 1, sharex=True)
     window = np.hanning(2048)

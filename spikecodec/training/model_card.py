@@ -81,15 +81,32 @@ def card(ckpt_path: str, results: list[dict], notes: list[str] = ()) -> str:
     return "\n".join(lines)
 
 
+def existing_notes(text: str) -> list[str]:
+    """The bullet lines of a card's Notes section (a bullet may wrap onto indented lines)."""
+    notes: list[str] = []
+    inside = False
+    for line in text.splitlines():
+        if line.startswith("## "):
+            inside = line.strip() == "## Notes"
+        elif inside and line.startswith("- "):
+            notes.append(line[2:])
+        elif inside and line.startswith("  ") and notes:
+            notes[-1] += " " + line.strip()
+    return notes
+
+
 def main(argv=None) -> None:
     import argparse
     ap = argparse.ArgumentParser(description="Write a model card beside a checkpoint.")
     ap.add_argument("checkpoint")
     ap.add_argument("results", nargs="+", help="evaluate.py --json outputs")
     ap.add_argument("--note", action="append", default=[], help="a line for the Notes section (repeatable)")
+    ap.add_argument("--keep-notes", action="store_true", help="keep the Notes of the card being replaced, before --note lines")
     a = ap.parse_args(argv)
     results = [json.load(open(p)) for p in a.results]
     out = os.path.splitext(a.checkpoint)[0] + ".md"
+    if a.keep_notes and os.path.exists(out):
+        a.note = existing_notes(open(out).read()) + a.note
     with open(out, "w") as f:
         f.write(card(a.checkpoint, results, a.note))
     print(f"model_card: wrote {out}")
