@@ -12,7 +12,6 @@ import glob
 import os
 
 import constriction
-import numpy as np
 import soundfile as sf
 import torch
 
