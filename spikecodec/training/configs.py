@@ -62,7 +62,7 @@ CONFIGS["mu2-adv"] = {**CONFIGS["mu2"], "loudness_weight": 1.0, "init_from": "ch
                       "lr": 2e-4, "steps": 8000, "seed": 4,
                       "adversarial": dict(weight=0.3, fm_weight=0.6, lr=2e-4, start=0)}
 # mu3 in two stages, for many more encoder steps in the same CPU time: first the magnitude and level
-# terms only (no phase retrieval in the loop, about 3x faster a step), then mu2's decoder-only recipe on
+# terms only (no phase retrieval in the loop: 0.5 s a step against 0.75 s), then mu2's decoder-only recipe on
 # the events that stage leaves, to bring the waveform terms back.
 CONFIGS["mu3-mag"] = {**CONFIGS["mu3"], "synthesis": False, "loudness_weight": 0.0, "init_from": "runs/mu3/mu3-snapshot.pt",
                       "lr": 3e-4, "warmup": 50, "steps": 12000, "seed": 7}

@@ -249,7 +249,7 @@ def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device:
         if cfg.get("synthesis", True):
             y = net.synthesize(log_mag, phase)
             loss, parts = reconstruction_loss(y, x, cfg["mel_weight"], net.config.sample_rate)
-        else:   # magnitudes only: several times faster a step; the waveform terms come in a later stage
+        else:   # magnitudes only: 0.5 s a step against 0.75 on one thread; waveform terms come in a later stage
             loss, parts = log_mag.new_zeros(()), {"mrstft": float("nan"), "lmd": float("nan")}
         if cfg.get("magnitude_weight"):
             mag = magnitude_loss(net, log_mag, x)
