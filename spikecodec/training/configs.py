@@ -57,13 +57,15 @@ CONFIGS["mu3"] = {**CONFIGS["mu2"], "decoder_only": False, "loudness_weight": 1.
                   "levels": dict(weight=1.0, relative=True, low=0, high=31, focus_low=6, focus_high=26,
                                  quantile_init=False)}
 # mu2's decoder (mu's frozen encoder: the same events and rates) fine-tuned against a spectrogram
-# discriminator, against the smearing of partials that the regression terms leave.
+# discriminator, against the smearing of partials that the regression terms leave. Tried for 400 steps
+# (--steps 3000; 2.1 s a step on one thread) and stopped: docs/decoder-ablation.md, third round.
 CONFIGS["mu2-adv"] = {**CONFIGS["mu2"], "loudness_weight": 1.0, "init_from": "checkpoints/mu2.pt", "warmup": 50,
                       "lr": 2e-4, "steps": 8000, "seed": 4,
                       "adversarial": dict(weight=0.3, fm_weight=0.6, lr=2e-4, start=0)}
-# mu3 in two stages, for many more encoder steps in the same CPU time: first the magnitude and level
+# mu3 in two stages, for 1.5x the encoder steps in the same CPU time: first the magnitude and level
 # terms only (no phase retrieval in the loop: 0.5 s a step against 0.75 s), then mu2's decoder-only recipe on
-# the events that stage leaves, to bring the waveform terms back.
+# the events that stage leaves, to bring the waveform terms back. Tried once (mu3-mag from mu3's step-2400
+# export, --steps 6000; then mu3-wave) and not released: docs/decoder-ablation.md, third round.
 CONFIGS["mu3-mag"] = {**CONFIGS["mu3"], "synthesis": False, "loudness_weight": 0.0, "init_from": "runs/mu3/mu3-snapshot.pt",
                       "lr": 3e-4, "warmup": 50, "steps": 12000, "seed": 7}
 CONFIGS["mu3-wave"] = {**CONFIGS["mu2"], "loudness_weight": 1.0, "init_from": "runs/mu3-mag/mu3-mag.pt",
