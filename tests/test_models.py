@@ -262,3 +262,12 @@ def test_a_rewritten_model_card_keeps_its_notes(tmp_path):
     assert text.count("## Notes") == 1
     assert text.split("## Notes")[1].split() == "- trained on a wrapped line - second - third".split()
     assert "| default | dev clip | piano | 1.00 (0.50-1.50) | 0.400 | 3.90 |" in text
+    assert "evaluate --model tiny\n" in text                  # a run with ViSQOL: no flag
+
+
+def test_a_model_card_command_reproduces_a_run_without_visqol():
+    from spikecodec.training.model_card import eval_command
+    r = {"model": "mu3", "input_rate": 44100, "input_channels": 2,
+         "sets": {"piano": {"scores": {"lmd": 0.4}}, "music": {"scores": {"lmd": 0.5}}}}
+    assert eval_command(r) == ("python -m spikecodec.training.evaluate --model mu3 --input-rate 44100 "
+                               "--input-channels 2 --no-visqol")

@@ -39,6 +39,8 @@ def eval_command(r: dict) -> str:
                       ("input_rate", "--input-rate"), ("input_channels", "--input-channels")):
         if r.get(key) is not None:
             cmd += f" {flag} {r[key]}"
+    if not any("visqol" in (v.get("scores") or {}) for v in r["sets"].values()):
+        cmd += " --no-visqol"   # the run had no ViSQOL column: say so, or the command would not reproduce it
     return cmd
 
 
