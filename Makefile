@@ -32,7 +32,7 @@ STAMP      := $(VENV)/.spikecodec-installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py spikecodec/bitstream/_ctxcore.c
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	@if $(VPY) -c "import torch" >/dev/null 2>&1; then \
 		echo "torch already in $(VENV): keeping $$($(VPY) -c 'import torch; print(torch.__version__)')"; \

@@ -4,6 +4,9 @@
 segments, steps and units, Python integers): the vectorised encoder must give the same bits in the same
 order with the same probabilities."""
 
+import contextlib
+import shutil
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -216,3 +219,89 @@ def test_range_coder_matches_the_spec_text_on_long_clips():
     for N, T, d in ((80, 256, 0.1), (64, 300, 0.3), (30, 512, 0.05)):
         z = markov(rng, N, T, d)
         assert [int(w) for w in ctx_encode(z)] == reference_range_encode(reference_model(z))
+
+
+# --- the C core (spikecodec/bitstream/_ctxcore.c) against the numpy + constriction reference ---
+
+@contextlib.contextmanager
+def reference_path():
+    """ctx.py without its C core: the context model in numpy and constriction's coder."""
+    saved, ctx._core = ctx._core, None
+    try:
+        yield
+    finally:
+        ctx._core = saved
+
+
+def test_the_c_core_is_built_where_a_compiler_is():
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler here: the package runs on the reference path")
+    assert ctx._core is not None, "setup.py did not build spikecodec.bitstream._ctxcore (see pip's output)"
+
+
+@st.composite
+def any_clips(draw):
+    """Any z of issue 9's range: N 1-128, T 1-512, every density, i.i.d. or in runs."""
+    N, T = draw(st.integers(1, 128)), draw(st.integers(1, 512))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    d = draw(st.sampled_from([0.0, 0.002, 0.02, 0.1, 0.3, 0.5, 0.9, 1.0]))
+    return markov(rng, N, T, max(d, 1e-3)) if draw(st.booleans()) and 0 < d < 0.5 else rng.random((N, T)) < d
+
+
+@settings(max_examples=150, deadline=None)
+@given(any_clips())
+def test_c_core_writes_and_reads_the_reference_words(z):
+    if ctx._core is None:
+        pytest.skip("C core not built")
+    words = ctx_encode(z)
+    with reference_path():
+        ref = ctx_encode(z)
+        assert np.array_equal(ctx_decode(words, *z.shape), z)
+    assert np.array_equal(words, ref)
+    assert np.array_equal(ctx_decode(ref, *z.shape), z)
+
+
+@settings(max_examples=150, deadline=None)
+@given(small_clips(), st.integers(0, 2**32 - 1), st.sampled_from(["flip", "cut", "pad", "swap"]))
+def test_c_core_and_reference_agree_on_damaged_codes(z, seed, damage):
+    """Whatever the words, both paths give the same z or the same error: the core never accepts a code
+    the reference refuses, nor the reverse."""
+    if ctx._core is None:
+        pytest.skip("C core not built")
+    rng = np.random.default_rng(seed)
+    words = ctx_encode(z).copy()
+    if damage == "flip" and words.size:
+        words[rng.integers(words.size)] ^= np.uint32(1 << int(rng.integers(32)))
+    elif damage == "cut":
+        words = words[: int(rng.integers(words.size + 1))]
+    elif damage == "pad":
+        words = np.concatenate([words, rng.integers(0, 2**32, int(rng.integers(1, 3)), dtype=np.uint32)])
+    elif words.size > 1:
+        i = int(rng.integers(words.size - 1))
+        words[i], words[i + 1] = words[i + 1], words[i]
+
+    def outcome():
+        try:
+            return ctx_decode(words.astype(np.uint32), *z.shape)
+        except SpkFormatError as e:
+            return str(e)
+    fast = outcome()
+    with reference_path():
+        ref = outcome()
+    if isinstance(ref, str):
+        assert fast == ref
+    else:
+        assert np.array_equal(fast, ref)
+
+
+def test_c_core_decodes_many_clips_like_the_reference():
+    rng = np.random.default_rng(5)
+    zs = [markov(rng, 30, 130, d) for d in (0.02, 0.1, 0.3)]
+    codes = [ctx_encode(z) for z in zs]
+    codes.insert(1, codes[0][:-1])       # one damaged clip among good ones
+    fast = ctx.ctx_decode_many(codes, 30, 130)
+    with reference_path():
+        ref = ctx.ctx_decode_many(codes, 30, 130)
+    assert isinstance(fast[1], str) and fast[1] == ref[1]
+    for a, b in zip(fast[:1] + fast[2:], ref[:1] + ref[2:]):
+        assert np.array_equal(a, b)

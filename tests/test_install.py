@@ -82,6 +82,7 @@ def test_wheel_and_sdist_carry_the_shipped_models(tmp_path):
     for m in SHIPPED:
         assert f"checkpoints/{m['file']}" in names
     assert "checkpoints/models.json" in names and "checkpoints/free-dev.pt" not in names
+    assert {"setup.py", "spikecodec/bitstream/_ctxcore.c"} <= names   # the C core builds from the sdist
     wheel = build("build_wheel", next((tmp_path / "unpacked").iterdir()))
     with zipfile.ZipFile(wheel) as z:
         infos = {i.filename: i for i in z.infolist()}
@@ -91,6 +92,8 @@ def test_wheel_and_sdist_carry_the_shipped_models(tmp_path):
         assert info.file_size == (REPO / "checkpoints" / m["file"]).stat().st_size
     assert "spikecodec/_checkpoints/free-dev.pt" not in infos
     assert {f"spikecodec/{p}/__init__.py" for p in ("bitstream", "model", "events")} <= set(infos)
+    if shutil.which("cc") or shutil.which("gcc"):
+        assert any(n.startswith("spikecodec/bitstream/_ctxcore.") and n.endswith((".so", ".pyd")) for n in infos)
 
 
 def _torch_only_dir(dst: Path) -> Path:
