@@ -271,3 +271,22 @@ def test_a_model_card_command_reproduces_a_run_without_visqol():
          "sets": {"piano": {"scores": {"lmd": 0.4}}, "music": {"scores": {"lmd": 0.5}}}}
     assert eval_command(r) == ("python -m spikecodec.training.evaluate --model mu3 --input-rate 44100 "
                                "--input-channels 2 --no-visqol")
+
+
+def test_release_copies_the_weights_under_a_new_name_and_changes_only_decode_time_settings(tmp_path):
+    from spikecodec import checkpoint as c
+    from spikecodec.checkpoint import file_id, read_checkpoint
+    from spikecodec.training.release import release
+
+    _tiny(tmp_path / "run.pt")
+    model_id = release(str(tmp_path / "run.pt"), str(tmp_path / "cand.pt"), phase_iterations=4)
+    src, out = read_checkpoint(str(tmp_path / "run.pt")), read_checkpoint(str(tmp_path / "cand.pt"))
+    assert out["name"] == "cand" and out["config"]["phase_iterations"] == 4
+    assert {k: v for k, v in out["config"].items() if k != "phase_iterations"} == \
+        {k: v for k, v in src["config"].items() if k != "phase_iterations"}
+    assert all(out["state_dict"][k].equal(v) for k, v in src["state_dict"].items())
+    assert model_id == file_id(str(tmp_path / "cand.pt"))
+    with pytest.raises(ValueError, match="retrain"):
+        release(str(tmp_path / "run.pt"), str(tmp_path / "other.pt"), units=4)
+    with pytest.raises(c.CodecError, match="immutable"):   # a released file is never written over
+        release(str(tmp_path / "run.pt"), str(CK / "mu3.pt"))
