@@ -220,12 +220,14 @@ def scan() -> tuple[list[ModelEntry], dict]:
 
 
 def list_models() -> list[ModelEntry]:
-    """Every model on the search path, one entry per id (the first found), in lookup order."""
+    """Every model on the search path, one entry per id (the first installed one, else the first found),
+    in lookup order: a retired model's registry line in the package gives way to its file in the archive."""
     entries, _ = scan()
+    installed_ids = {e.model_id for e in entries if e.installed}
     out, seen = [], set()
     for e in entries:
         key = e.model_id or ("missing", e.name)
-        if key not in seen:
+        if key not in seen and (e.installed or key not in installed_ids):
             seen.add(key)
             out.append(e)
     return out

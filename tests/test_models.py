@@ -221,7 +221,8 @@ def test_models_command(cli_run):
     default = REGISTRY["aliases"]["default"]
     for m in REGISTRY["models"]:
         row = next(l for l in lines if l.startswith(m["name"] + " "))
-        assert m["id"] in row and m["variant"] in row and " MB" in row
+        assert m["id"] in row and m["variant"] in row
+        assert (" MB" in row) == (m["status"] == "shipped") and ("retired" in row) == (m["status"] == "retired")
         assert ("default" in row.split()) == (m["name"] == default)
     d = json.loads(cli_run("models", "--json").stdout)
     assert d["default"] == default
@@ -229,7 +230,8 @@ def test_models_command(cli_run):
     for m in REGISTRY["models"]:
         j = by[m["name"]]
         assert j["id"] == m["id"] and j["variant"] == m["variant"] and j["kbps"] == m["kbps"]
-        assert j["installed"] and j["size_bytes"] > 1_000_000 and j["default"] == (m["name"] == default)
+        assert j["installed"] == (m["status"] == "shipped") and j["default"] == (m["name"] == default)
+        assert (j["size_bytes"] or 0) > 1_000_000 or not j["installed"]
     assert by[default]["aliases"] == ["default"]
     assert d["search_path"][0]["folder"]
 
@@ -290,3 +292,49 @@ def test_release_copies_the_weights_under_a_new_name_and_changes_only_decode_tim
         release(str(tmp_path / "run.pt"), str(tmp_path / "other.pt"), units=4)
     with pytest.raises(c.CodecError, match="immutable"):   # a released file is never written over
         release(str(tmp_path / "run.pt"), str(CK / "mu3.pt"))
+
+
+def test_at_most_four_models_ship_and_each_retired_one_lives_in_the_archive_package():
+    """docs/models.md's size budget: the wheel carries at most four models (under PyPI's 100 MB file
+    limit); a retired model keeps its registry line (name, id, release) and its file moves to
+    checkpoints/retired, a data-only package that declares itself under the spikecodec.models entry point."""
+    tomllib = pytest.importorskip("tomllib")
+    from spikecodec.checkpoint import file_id
+
+    main = json.loads((CK / "models.json").read_text())["models"]
+    archive = {m["id"]: m for m in json.loads((CK / "retired" / "models.json").read_text())["models"]}
+    shipped = [m for m in main if m["status"] == "shipped"]
+    assert len(shipped) <= 4
+    assert sum((CK / m["file"]).stat().st_size for m in shipped) < 100e6
+    for m in main:
+        if m["status"] == "retired":
+            assert not (CK / m["file"]).exists(), f"{m['name']} is retired but still in the main package"
+            assert archive[m["id"]] == m
+            assert file_id(str(CK / "retired" / m["file"])) == m["id"]
+        else:
+            assert m["id"] not in archive and file_id(str(CK / m["file"])) == m["id"]
+    assert set(archive) <= {m["id"] for m in main}
+    meta = tomllib.loads((CK / "retired" / "pyproject.toml").read_text())
+    (pkg,) = meta["tool"]["setuptools"]["packages"]
+    assert meta["project"]["entry-points"]["spikecodec.models"]["retired"] == pkg
+    assert meta["tool"]["setuptools"]["package-dir"] == {pkg: "."}
+    assert {"models.json", "*.pt"} <= set(meta["tool"]["setuptools"]["package-data"][pkg])
+
+
+def test_a_retired_model_is_an_install_away(tmp_path, monkeypatch):
+    """Without the archive, a .spk of a retired model fails in one line naming the model and where to put
+    it; with the archive's folder on the search path, the same file decodes."""
+    import spikecodec
+    from spikecodec.errors import CodecError
+
+    retired = [m for m in json.loads((CK / "models.json").read_text())["models"] if m["status"] == "retired"]
+    if not retired:
+        pytest.skip("no retired model")
+    m = retired[0]
+    monkeypatch.setenv("SPIKECODEC_CHECKPOINTS", str(CK / "retired"))
+    x = np.sin(np.arange(22050, dtype=np.float32) * 0.05) * 0.3
+    data = spikecodec.encode(x, 22050, model=spikecodec.load_model(m["name"], device="cpu"))
+    monkeypatch.delenv("SPIKECODEC_CHECKPOINTS")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))   # an empty user folder
+    with pytest.raises(CodecError, match=f"retired model.*{m['name']}.*{m['file']}"):
+        spikecodec.decode(data, device="cpu")

@@ -52,7 +52,7 @@ CONFIGS["mu2-loud"] = {**CONFIGS["mu2"], "loudness_weight": 1.0, "init_from": "r
 # mu2 with the encoder unfrozen (a new model: new events, so new rates): the encoder learns to
 # carry what the fine-resolution magnitude term asks for (partials), while the level term keeps
 # each level's density where mu put it.
-CONFIGS["mu3"] = {**CONFIGS["mu2"], "decoder_only": False, "loudness_weight": 1.0, "init_from": "checkpoints/mu2.pt",
+CONFIGS["mu3"] = {**CONFIGS["mu2"], "decoder_only": False, "loudness_weight": 1.0, "init_from": "checkpoints/retired/mu2.pt",
                   "warmup": 50, "lr": 2e-4, "steps": 12000, "seed": 3,
                   "levels": dict(weight=1.0, relative=True, low=0, high=31, focus_low=6, focus_high=26,
                                  quantile_init=False)}
@@ -63,7 +63,7 @@ CONFIGS["mu4"] = {**CONFIGS["mu3"], "init_from": "checkpoints/mu3.pt", "lr": 1.5
 # mu2's decoder (mu's frozen encoder: the same events and rates) fine-tuned against a spectrogram
 # discriminator, against the smearing of partials that the regression terms leave. Tried for 400 steps
 # (--steps 3000; 2.1 s a step on one thread) and stopped: docs/decoder-ablation.md, third round.
-CONFIGS["mu2-adv"] = {**CONFIGS["mu2"], "loudness_weight": 1.0, "init_from": "checkpoints/mu2.pt", "warmup": 50,
+CONFIGS["mu2-adv"] = {**CONFIGS["mu2"], "loudness_weight": 1.0, "init_from": "checkpoints/retired/mu2.pt", "warmup": 50,
                       "lr": 2e-4, "steps": 8000, "seed": 4,
                       "adversarial": dict(weight=0.3, fm_weight=0.6, lr=2e-4, start=0)}
 # mu3 in two stages, for 1.5x the encoder steps in the same CPU time: first the magnitude and level
