@@ -1,5 +1,6 @@
 """The model, the trainer and the chunked codec path, on tiny configurations (CPU, seconds)."""
 import csv
+import math
 import os
 
 import numpy as np
@@ -118,6 +119,27 @@ def test_config_round_trips_through_checkpoint(tmp_path):
     with torch.no_grad():
         x = torch.randn(2, 8 * 512)
         assert torch.equal(model.net.encode_frames(x, 3), net.half().float().eval().encode_frames(x, 3))
+
+
+def test_input_floor_is_the_encoders_log_magnitude_floor(tmp_path):
+    """input_floor (a stored config field; checkpoints without it keep 1e-5) floors |STFT| before the log:
+    an empty band looks like a quiet one, and audio above the floor encodes the same either way."""
+    from spikecodec.model.spectral import log_magnitude
+
+    x = torch.zeros(1, 8 * 512)
+    assert torch.allclose(log_magnitude(x, 1024, 512, floor=1e-3), torch.tensor(math.log(1e-3)))
+    assert ModelConfig.from_dict({k: v for k, v in ModelConfig().to_dict().items() if k != "input_floor"}) \
+        .input_floor == 1e-5
+    net = SpikingAutoencoder(ModelConfig(**TINY, input_floor=1e-3))
+    path = str(tmp_path / "m.pt")
+    save_checkpoint(path, "m", net.config.to_dict(), net.state_dict())
+    model = load_model(path)
+    assert model.config.input_floor == 1e-3 and model.net.encoder.floor == 1e-3
+    loud = torch.randn(1, 8 * 512) * 100     # every bin far above both floors
+    with torch.no_grad():
+        low = SpikingAutoencoder(ModelConfig(**TINY))
+        low.load_state_dict(model.net.state_dict())
+        assert torch.equal(model.net.encoder_logits(loud), low.eval().encoder_logits(loud))
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,8 @@ class ModelConfig:
     phase_iterations: int = 0    # fast Griffin-Lim iterations after the decoder; 0 = its own phase only
     phase_momentum: float = 0.99
     silence_radius: int = 0      # > 0: silent input emits no events; no event within this many frames = silence
+    input_floor: float = 1e-5    # the encoder's floor under |STFT| before the log: it sets how loud quiet and
+                                 # empty bands look, and so the decoded level (docs/decoder-ablation.md, 4th round)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,7 +71,8 @@ class SpikingAutoencoder(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         c = self.config = config
-        self.encoder = SpectralEncoder(c.n_fft, c.hop, c.encoder_dim, c.encoder_blocks, c.kernel, c.stem_kernel)
+        self.encoder = SpectralEncoder(c.n_fft, c.hop, c.encoder_dim, c.encoder_blocks, c.kernel, c.stem_kernel,
+                                       c.input_floor)
         dil = (c.context_dilation,) * c.context_blocks
         self.encoder_context = ConvNeXtStack(c.encoder_dim, c.context_blocks, c.kernel, dil)
         self.bottleneck = BinaryBottleneck(c.encoder_dim, c.units)

@@ -23,11 +23,12 @@ def frame_signal(audio: torch.Tensor, n_fft: int, hop: int, padded: bool = False
     return F.pad(audio, (p, p)).unfold(-1, n_fft, hop)
 
 
-def log_magnitude(audio: torch.Tensor, n_fft: int, hop: int, padded: bool = False) -> torch.Tensor:
-    """(B, frames*hop) -> (B, n_fft//2+1, frames) natural-log magnitude."""
+def log_magnitude(audio: torch.Tensor, n_fft: int, hop: int, padded: bool = False,
+                  floor: float = 1e-5) -> torch.Tensor:
+    """(B, frames*hop) -> (B, n_fft//2+1, frames) natural-log magnitude, floored at `floor`."""
     window = torch.hann_window(n_fft, device=audio.device, dtype=audio.dtype)
     spec = torch.fft.rfft(frame_signal(audio, n_fft, hop, padded) * window, dim=-1)
-    return torch.log(spec.abs().clamp(min=1e-5)).transpose(1, 2)
+    return torch.log(spec.abs().clamp(min=floor)).transpose(1, 2)
 
 
 def _overlap_add_frames(chunks: torch.Tensor, hop: int) -> torch.Tensor:
