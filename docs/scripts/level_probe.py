@@ -1,6 +1,7 @@
 """Where a model's level loss comes from (issue 13's |level| <= 1 dB), on the first N clips of each dev set.
 
-    .venv/bin/python docs/scripts/level_probe.py [--model mu3] [--limit 6]
+    .venv/bin/python docs/scripts/level_probe.py [--model mu3] [--limit 6] [--floors 1e-5 1e-4 1e-3 1e-2]
+                                                [--lowpass 0.95 0.9 0.82]
 
 Per set, mean over clips, in dB against the input (fidelity.py's level: 20 log10 RMS(y) / RMS(x)):
   * output: the decoded audio at 22.05 kHz (the network path: encode_frames, decode_log_magnitude, synthesize);
@@ -9,7 +10,11 @@ Per set, mean over clips, in dB against the input (fidelity.py's level: 20 log10
   * 44.1 kHz round trip: the input resampled to 44.1 kHz and back (soxr VHQ both ways: the same level, an
     empty band above ~10.4 kHz) and coded at 22.05 kHz through spikecodec.encode/decode;
   * 44.1 kHz stereo input, codec resampler HQ (as shipped) / VHQ / LQ: the clip resampled to 44.1 kHz,
-    copied to two channels, coded, down-mixed and resampled back to 22.05 kHz.
+    copied to two channels, coded, down-mixed and resampled back to 22.05 kHz;
+  * with --floors: the output level at 22.05 kHz and after the 44.1 kHz round trip for each encoder input
+    floor (the model's input_floor, set in memory);
+  * with --lowpass: the output level when the 22.05 kHz input is first brick-wall low-passed (FFT) at
+    these fractions of Nyquist.
 """
 import argparse
 import glob
@@ -33,6 +38,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="mu3")
     ap.add_argument("--limit", type=int, default=6)
+    ap.add_argument("--floors", type=float, nargs="*", default=[])
+    ap.add_argument("--lowpass", type=float, nargs="*", default=[])
     ap.add_argument("--shared", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared"))
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -75,6 +82,47 @@ def main():
             rows.append(row)
         r = np.mean(rows, axis=0)
         print(f"| {group} | " + " | ".join(f"{v:+.2f}" for v in r) + " |")
+    if a.floors:
+        floor_sweep(m, a)
+    if a.lowpass:
+        lowpass_sweep(m, a)
+
+
+def lowpass_sweep(m, a):
+    print("\n| set | brick-wall low-pass (fraction of Nyquist) | output |")
+    print("|---|---|---|")
+    for group in ("piano", "music"):
+        levels: dict = {}
+        for path in sorted(glob.glob(os.path.join(a.shared, "eval", "dev", group, "*.flac")))[:a.limit]:
+            x, sr = sf.read(path, dtype="float32")
+            for frac in a.lowpass:
+                spec = np.fft.rfft(x)
+                spec[int(frac * len(spec)):] = 0
+                cut = np.fft.irfft(spec, n=len(x)).astype(np.float32)
+                levels.setdefault(frac, []).append(level(x, spikecodec.decode(spikecodec.encode(cut, sr, model=m),
+                                                                              model=m)[0]))
+        for frac, v in levels.items():
+            print(f"| {group} | {frac:g} | {np.mean(v):+.2f} |")
+
+
+def floor_sweep(m, a):
+    print("\n| set | input floor | output, 22.05 kHz input | output, 44.1 kHz round trip |")
+    print("|---|---|---|---|")
+    shipped = m.net.encoder.floor
+    for group in ("piano", "music"):
+        clips = []
+        for path in sorted(glob.glob(os.path.join(a.shared, "eval", "dev", group, "*.flac")))[:a.limit]:
+            x, sr = sf.read(path, dtype="float32")
+            x_rt = soxr.resample(soxr.resample(x, sr, 44100, quality="VHQ"), 44100, sr, quality="VHQ")
+            clips.append((x, x_rt.astype(np.float32), sr))
+        for floor in a.floors:
+            m.net.encoder.floor = floor
+            try:
+                r = np.mean([[level(x, spikecodec.decode(spikecodec.encode(inp, sr, model=m), model=m)[0])
+                              for inp in (x, x_rt)] for x, x_rt, sr in clips], axis=0)
+            finally:
+                m.net.encoder.floor = shipped
+            print(f"| {group} | {floor:g} | {r[0]:+.2f} | {r[1]:+.2f} |")
 
 
 if __name__ == "__main__":
