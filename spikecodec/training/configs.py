@@ -60,6 +60,10 @@ CONFIGS["mu3"] = {**CONFIGS["mu2"], "decoder_only": False, "loudness_weight": 1.
 # released mu3, with a fresh warm-up and cosine schedule. A new model (new events), never mu3 in place.
 CONFIGS["mu4"] = {**CONFIGS["mu3"], "init_from": "checkpoints/mu3.pt", "lr": 1.5e-4, "warmup": 50, "steps": 8000,
                   "seed": 9}
+# mu4 with the encoder's input floor raised to 1e-3 (a level knob: docs/decoder-ablation.md, fourth round),
+# trained on so that the network adapts to it: started from mu4's step-5800 export.
+CONFIGS["mu4-floor"] = {**CONFIGS["mu4"], "model": {**CONFIGS["mu4"]["model"], "input_floor": 1e-3},
+                        "init_from": "runs/mu4/mu4-floor-init.pt", "lr": 1e-4, "warmup": 50, "steps": 1500, "seed": 10}
 # mu2's decoder (mu's frozen encoder: the same events and rates) fine-tuned against a spectrogram
 # discriminator, against the smearing of partials that the regression terms leave. Tried for 400 steps
 # (--steps 3000; 2.1 s a step on one thread) and stopped: docs/decoder-ablation.md, third round.
