@@ -291,7 +291,7 @@ def test_release_copies_the_weights_under_a_new_name_and_changes_only_decode_tim
     with pytest.raises(ValueError, match="retrain"):
         release(str(tmp_path / "run.pt"), str(tmp_path / "other.pt"), units=4)
     with pytest.raises(c.CodecError, match="immutable"):   # a released file is never written over
-        release(str(tmp_path / "run.pt"), str(CK / "mu3.pt"))
+        release(str(tmp_path / "run.pt"), str(CK / "mu.pt"))
 
 
 def test_at_most_four_models_ship_and_each_retired_one_lives_in_the_archive_package():

@@ -58,7 +58,7 @@ CONFIGS["mu3"] = {**CONFIGS["mu2"], "decoder_only": False, "loudness_weight": 1.
                                  quantile_init=False)}
 # mu3 trained on (its subset chroma and LMD still improved at its last step): the same recipe from the
 # released mu3, with a fresh warm-up and cosine schedule. A new model (new events), never mu3 in place.
-CONFIGS["mu4"] = {**CONFIGS["mu3"], "init_from": "checkpoints/mu3.pt", "lr": 1.5e-4, "warmup": 50, "steps": 8000,
+CONFIGS["mu4"] = {**CONFIGS["mu3"], "init_from": "checkpoints/retired/mu3.pt", "lr": 1.5e-4, "warmup": 50, "steps": 8000,
                   "seed": 9}
 # mu4 with the encoder's input floor raised to 1e-3 (a level knob: docs/decoder-ablation.md, fourth round),
 # trained on so that the network adapts to it: started from mu4's step-5800 export.
