@@ -1,6 +1,6 @@
 """Where a model's level loss comes from (issue 13's |level| <= 1 dB), on the first N clips of each dev set.
 
-    .venv/bin/python docs/scripts/level_probe.py [--model mu3] [--limit 6] [--floors 1e-5 1e-4 1e-3 1e-2]
+    .venv/bin/python docs/scripts/level_probe.py [--model default] [--limit 6] [--floors 1e-5 1e-4 1e-3 1e-2]
                                                 [--lowpass 0.95 0.9 0.82]
 
 Per set, mean over clips, in dB against the input (fidelity.py's level: 20 log10 RMS(y) / RMS(x)):
@@ -36,7 +36,7 @@ def level(x, y):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="mu3")
+    ap.add_argument("--model", default="default")
     ap.add_argument("--limit", type=int, default=6)
     ap.add_argument("--floors", type=float, nargs="*", default=[])
     ap.add_argument("--lowpass", type=float, nargs="*", default=[])
