@@ -121,8 +121,11 @@ static int run_model(Coder *c, uint8_t *z, Py_ssize_t N, Py_ssize_t T)
     Py_ssize_t S = (T + SEG - 1) / SEG;
     uint8_t *act = calloc((size_t)(S * N) + 1, 1);
     uint64_t *cnt = calloc((size_t)(12 * N) + 1, sizeof(uint64_t));  /* n, n1, dn, dn1 per (unit, context) */
-    if (!act || !cnt) { free(act); free(cnt); return -1; }
+    uint32_t *f0c = malloc((size_t)(3 * N) * sizeof(uint32_t) + 4);   /* each context's frequency this step */
+    if (!act || !cnt || !f0c) { free(act); free(cnt); free(f0c); return -1; }
     uint64_t *n = cnt, *n1 = cnt + 3 * N, *dn = cnt + 6 * N, *dn1 = cnt + 9 * N;
+    /* the counts change only between steps, so each context's division is done once per change, not per cell */
+    for (Py_ssize_t i = 0; i < 3 * N; i++) f0c[i] = freq0(0, 0, CELL_PRIOR[i % 3]);
 
     if (c->enc)
         for (Py_ssize_t u = 0; u < N; u++)
@@ -163,7 +166,7 @@ static int run_model(Coder *c, uint8_t *z, Py_ssize_t N, Py_ssize_t T)
                 uint8_t *cell = z + u * T + t;
                 int ctx = j ? cell[-1] : (s && act[(s - 1) * N + u] ? 2 : 0);
                 Py_ssize_t i = 3 * u + ctx;
-                int b = code(c, *cell, freq0(n[i], n1[i], CELL_PRIOR[ctx]));
+                int b = code(c, *cell, f0c[i]);
                 *cell = (uint8_t)b;
                 dn[i]++;
                 dn1[i] += (uint64_t)b;
@@ -171,14 +174,17 @@ static int run_model(Coder *c, uint8_t *z, Py_ssize_t N, Py_ssize_t T)
             }
         }
         if (any)
-            for (Py_ssize_t i = 0; i < 3 * N; i++) {
-                n[i] += dn[i];
-                n1[i] += dn1[i];
-                dn[i] = dn1[i] = 0;
-            }
+            for (Py_ssize_t i = 0; i < 3 * N; i++)
+                if (dn[i]) {
+                    n[i] += dn[i];
+                    n1[i] += dn1[i];
+                    dn[i] = dn1[i] = 0;
+                    f0c[i] = freq0(n[i], n1[i], CELL_PRIOR[i % 3]);
+                }
     }
     free(act);
     free(cnt);
+    free(f0c);
     return 0;
 }
 
