@@ -281,7 +281,8 @@ def test_release_copies_the_weights_under_a_new_name_and_changes_only_decode_tim
     from spikecodec.training.release import release
 
     _tiny(tmp_path / "run.pt")
-    model_id = release(str(tmp_path / "run.pt"), str(tmp_path / "cand.pt"), phase_iterations=4)
+    name, model_id = release(str(tmp_path / "run.pt"), str(tmp_path / "cand.pt"), phase_iterations=4)
+    assert name == "cand"
     src, out = read_checkpoint(str(tmp_path / "run.pt")), read_checkpoint(str(tmp_path / "cand.pt"))
     assert out["name"] == "cand" and out["config"]["phase_iterations"] == 4
     assert {k: v for k, v in out["config"].items() if k != "phase_iterations"} == \

@@ -20,8 +20,7 @@ import torch
 
 import spikecodec
 from spikecodec.bitstream import ctx, read_spk, write_spk
-from spikecodec.bitstream.bench import HOP, SAMPLE_RATE, UNITS, best_time, runs_z
-from spikecodec.bitstream.container import Header
+from spikecodec.bitstream.bench import SAMPLE_RATE, UNITS, bench_header, best_time, runs_z
 
 
 def main():
@@ -84,11 +83,9 @@ def main():
 
 def hour():
     """write_spk / read_spk of a 1-hour z, v1 against v2 (what the container adds to a 1-hour file)."""
-    frames = -(-3600 * SAMPLE_RATE // HOP)
+    h = bench_header(3600 * SAMPLE_RATE)
+    frames = h.num_frames
     rng = np.random.default_rng(0)
-    h = Header(model_name="bench", model_id="00", source_sample_rate=SAMPLE_RATE, model_sample_rate=SAMPLE_RATE,
-               channels=1, num_samples=3600 * SAMPLE_RATE, num_frames=frames, units=UNITS, frames_per_clip=256,
-               hop=HOP)
     print(f"\n1 hour: {UNITS} units x {frames} frames, one channel, best of 3")
     print("| z | .spk | kbps | pack s | unpack s |")
     print("|---|---|---|---|---|")

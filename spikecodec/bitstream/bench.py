@@ -46,6 +46,13 @@ def best_time(fn, repeat: int = 5) -> float:
     return best
 
 
+def bench_header(num_samples: int) -> Header:
+    """The header of a one-channel bench file of ``num_samples`` samples (N = UNITS, hop HOP)."""
+    return Header(model_name="bench", model_id="00", source_sample_rate=SAMPLE_RATE, model_sample_rate=SAMPLE_RATE,
+                  channels=1, num_samples=num_samples, num_frames=-(-num_samples // HOP), units=UNITS,
+                  frames_per_clip=256, hop=HOP)
+
+
 def bench(seconds: float = 600, densities=(0.05, 0.10, 0.50), repeat: int = 3, seed: int = 0,
           versions=(1, 2)) -> list[dict]:
     """One row per density and .spk version: sizes, pack/unpack seconds, MB/s of z bits, x real time."""
@@ -55,9 +62,7 @@ def bench(seconds: float = 600, densities=(0.05, 0.10, 0.50), repeat: int = 3, s
     rows = []
     for d in densities:
         z = rng.random((UNITS, frames)) < d
-        h = Header(model_name="bench", model_id="00", source_sample_rate=SAMPLE_RATE,
-                   model_sample_rate=SAMPLE_RATE, channels=1, num_samples=num_samples,
-                   num_frames=frames, units=UNITS, frames_per_clip=256, hop=HOP)
+        h = bench_header(num_samples)
         for v in versions:
             rows.append(_row(h, z, d, v, seconds, frames, repeat))
     return rows

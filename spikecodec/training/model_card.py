@@ -25,10 +25,6 @@ DESCRIPTIONS = {
            "above `mu2`'s at level 13 on the dev set), learned together with the phase-coherent decoder (fast Griffin-Lim "
            "in the training loop, log-magnitude, loudness and level-rate terms); digital silence is coded as no "
            "events and decodes to zeros.",
-    "sparse2": "SPARSE with the phase-coherent decoder: `sparse`'s encoder, frozen (the same events at the same "
-               "rates, except that digital silence is now coded as no events and decodes to zeros), and its decoder "
-               "fine-tuned with `mu2`'s recipe (fast Griffin-Lim in the training loop, log-magnitude and loudness "
-               "terms).",
     "mu4": "mu-SPARSE, `mu3` trained on with the same recipe (encoder unfrozen, phase-coherent decoder, "
            "log-magnitude, loudness and level-rate terms; 5 800 steps), then 1 500 more with the encoder's input "
            "floor raised to 1e-3 (`input_floor`: an empty or quiet band no longer drags the level down); shipped "

@@ -20,7 +20,8 @@ from ..checkpoint import read_checkpoint, save_checkpoint
 INFERENCE_SETTINGS = ("phase_iterations", "input_floor")
 
 
-def release(src: str, dst: str, **overrides) -> str:
+def release(src: str, dst: str, **overrides) -> tuple[str, str]:
+    """Write src's weights to dst under dst's stem as name; returns (name, model id)."""
     blob = read_checkpoint(src)
     config = dict(blob["config"])
     for key, value in overrides.items():
@@ -30,7 +31,7 @@ def release(src: str, dst: str, **overrides) -> str:
             config[key] = value
     name = os.path.splitext(os.path.basename(dst))[0]
     meta = {**blob.get("meta", {}), "released_from": os.path.basename(src)}
-    return save_checkpoint(dst, name, config, blob["state_dict"], meta)
+    return name, save_checkpoint(dst, name, config, blob["state_dict"], meta)
 
 
 def main(argv=None) -> None:
@@ -41,8 +42,7 @@ def main(argv=None) -> None:
     ap.add_argument("--input-floor", type=float, default=None)
     ap.add_argument("--variant", default="mu-SPARSE", help="for the printed models.json line")
     a = ap.parse_args(argv)
-    model_id = release(a.src, a.dst, phase_iterations=a.phase_iterations, input_floor=a.input_floor)
-    name = os.path.splitext(os.path.basename(a.dst))[0]
+    name, model_id = release(a.src, a.dst, phase_iterations=a.phase_iterations, input_floor=a.input_floor)
     print(f"{a.dst}: model id {model_id}; add to checkpoints/models.json (with its measured kbps range):")
     print(json.dumps({"name": name, "file": os.path.basename(a.dst), "id": model_id, "variant": a.variant}))
 
