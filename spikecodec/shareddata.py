@@ -11,6 +11,7 @@ Standard library only, so the Makefile can check before installing anything.
 """
 from __future__ import annotations
 
+import glob
 import os
 import sys
 
@@ -32,7 +33,25 @@ COMMANDS = {
 def shared_dir() -> str:
     """``$SPIKECODEC_SHARED``, else ``shared/`` beside the repository (``../shared`` from its root)."""
     here = os.path.dirname(os.path.abspath(__file__))
-    return os.environ.get("SPIKECODEC_SHARED") or os.path.join(here, "..", "..", "shared")
+    return os.path.abspath(os.environ.get("SPIKECODEC_SHARED") or os.path.join(here, "..", "..", "shared"))
+
+
+def dev_clips(name: str, limit: int | None = None, shared: str | None = None) -> list[str]:
+    """The reference clips of one dev set (``piano``, ``music``), sorted, the first ``limit``: the one
+    order that evaluate, the benchmarks and the docs scripts all use, so "the first N clips" is one set."""
+    return sorted(glob.glob(os.path.join(shared or shared_dir(), "eval", "dev", name, "*.flac")))[:limit]
+
+
+def link_references(clips, folder: str) -> str:
+    """``folder`` holding symlinks to ``clips`` and their onset CSVs (fidelity.py's note F1 reads them):
+    a reference folder for the scorers, which want a decoded file for every reference they see."""
+    os.makedirs(folder, exist_ok=True)
+    for clip in clips:
+        for f in (clip, clip[:-len(".flac")] + ".csv"):
+            link = os.path.join(folder, os.path.basename(f))
+            if os.path.exists(f) and not os.path.lexists(link):
+                os.symlink(f, link)
+    return folder
 
 
 def missing(paths, shared: str | None = None) -> list[str]:

@@ -13,7 +13,7 @@ import tempfile
 import numpy as np
 
 from spikecodec.benchmarks import classical
-from spikecodec.benchmarks.common import dev_clips, shared_dir
+from spikecodec.shareddata import dev_clips, shared_dir
 
 
 def main() -> None:
@@ -28,7 +28,7 @@ def main() -> None:
             for name in ("piano", "music"):
                 ref = os.path.join(shared, "eval", "dev", name)
                 dec = os.path.join(tmp, s["label"].replace(" ", "_"), name)
-                coded = classical.code_set(s["codec"], s["kbps"], dev_clips(shared, name), dec + "-enc", dec)
+                coded = classical.code_set(s["codec"], s["kbps"], dev_clips(name, shared=shared), dec + "-enc", dec)
                 run = lambda script, *extra: json.loads(subprocess.run(   # noqa: E731
                     [sys.executable, os.path.join(shared, "eval", script), ref, dec, "--json", *extra],
                     check=True, capture_output=True, text=True).stdout)

@@ -18,7 +18,7 @@ import soundfile as sf
 import torch
 
 import spikecodec
-from spikecodec.benchmarks.common import shared_dir
+from spikecodec.shareddata import shared_dir
 
 
 def main():

@@ -10,7 +10,6 @@ same container calls on a 1-hour z (80 units x 155 040 frames, one channel; i.i.
 Run it on an idle machine.
 """
 import argparse
-import glob
 import os
 
 import constriction
@@ -20,6 +19,7 @@ import torch
 
 import spikecodec
 from spikecodec.bitstream import ctx, read_spk, write_spk
+from spikecodec.shareddata import dev_clips, shared_dir
 from spikecodec.bitstream.bench import SAMPLE_RATE, UNITS, bench_header, best_time, runs_z
 
 
@@ -28,10 +28,10 @@ def main():
     ap.add_argument("--models", nargs="+", default=["default", "mu"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--hour", action="store_true", help="also time the container on a 1-hour z")
-    ap.add_argument("--shared", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared"))
+    ap.add_argument("--shared", default=shared_dir())
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    path = sorted(glob.glob(os.path.join(a.shared, "eval", "dev", "piano", "*.flac")))[0]
+    path = dev_clips("piano", 1, a.shared)[0]
     x, sr = sf.read(path, dtype="float32")
     print(f"{os.path.basename(path)}: {len(x) / sr:.2f} s, torch threads {a.threads}")
     print("| model | .spk | encode ms | pack ms | pack share | decode ms | unpack ms | unpack share |")

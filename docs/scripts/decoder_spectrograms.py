@@ -11,7 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import spikecodec
-from spikecodec.benchmarks.common import shared_dir
+from spikecodec.shareddata import shared_dir
 
 
 def main() -> None:

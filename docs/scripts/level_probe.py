@@ -17,8 +17,6 @@ Per set, mean over clips, in dB against the input (fidelity.py's level: 20 log10
     these fractions of Nyquist.
 """
 import argparse
-import glob
-import os
 
 import numpy as np
 import soundfile as sf
@@ -27,6 +25,7 @@ import torch
 
 import spikecodec
 from spikecodec.model.phase import analyse
+from spikecodec.shareddata import dev_clips, shared_dir
 
 
 def level(x, y):
@@ -40,7 +39,7 @@ def main():
     ap.add_argument("--limit", type=int, default=6)
     ap.add_argument("--floors", type=float, nargs="*", default=[])
     ap.add_argument("--lowpass", type=float, nargs="*", default=[])
-    ap.add_argument("--shared", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared"))
+    ap.add_argument("--shared", default=shared_dir())
     a = ap.parse_args()
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
@@ -59,7 +58,7 @@ def main():
     print("|---|---|---|---|---|---|---|")
     for group in ("piano", "music"):
         rows = []
-        for path in sorted(glob.glob(os.path.join(a.shared, "eval", "dev", group, "*.flac")))[:a.limit]:
+        for path in dev_clips(group, a.limit, a.shared):
             x, sr = sf.read(path, dtype="float32")
             n = len(x) // c.hop * c.hop
             xt = torch.from_numpy(x[:n])[None]
@@ -93,7 +92,7 @@ def lowpass_sweep(m, a):
     print("|---|---|---|")
     for group in ("piano", "music"):
         levels: dict = {}
-        for path in sorted(glob.glob(os.path.join(a.shared, "eval", "dev", group, "*.flac")))[:a.limit]:
+        for path in dev_clips(group, a.limit, a.shared):
             x, sr = sf.read(path, dtype="float32")
             for frac in a.lowpass:
                 spec = np.fft.rfft(x)
@@ -111,7 +110,7 @@ def floor_sweep(m, a):
     shipped = m.net.encoder.floor
     for group in ("piano", "music"):
         clips = []
-        for path in sorted(glob.glob(os.path.join(a.shared, "eval", "dev", group, "*.flac")))[:a.limit]:
+        for path in dev_clips(group, a.limit, a.shared):
             x, sr = sf.read(path, dtype="float32")
             x_rt = soxr.resample(soxr.resample(x, sr, 44100, quality="VHQ"), 44100, sr, quality="VHQ")
             clips.append((x, x_rt.astype(np.float32), sr))

@@ -6,25 +6,25 @@ Every dev clip (piano and music) encoded at every level through spikecodec.encod
 level over the clips; prints the lowest and highest (.spk v1 by default, as the registry's ranges are).
 """
 import argparse
-import glob
-import os
 
 import numpy as np
 import soundfile as sf
 import torch
 
 import spikecodec
+from spikecodec.shareddata import dev_clips, shared_dir
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
     ap.add_argument("--spk-version", type=int, default=1)
-    ap.add_argument("--shared", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared"))
+    ap.add_argument("--shared", default=shared_dir())
     a = ap.parse_args()
     torch.set_num_threads(1)
     m = spikecodec.load_model(a.model, device="cpu")
-    clips = [sf.read(p, dtype="float32") for p in sorted(glob.glob(os.path.join(a.shared, "eval", "dev", "*", "*.flac")))]
+    clips = [sf.read(p, dtype="float32") for group in ("music", "piano")
+             for p in dev_clips(group, shared=a.shared)]
     per_level = []
     for level in range(m.config.num_levels):
         kbps = [8 * len(spikecodec.encode(x, sr, model=m, level=level, spk_version=a.spk_version)) / (len(x) / sr) / 1000

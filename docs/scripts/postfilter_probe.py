@@ -12,7 +12,6 @@ Scored on the first N clips of each dev set against the 22.05 kHz input, the net
                                                       [--variants none pow1.2 pow1.4 peak0.5 peak1.0]
 """
 import argparse
-import glob
 import os
 import sys
 
@@ -21,11 +20,11 @@ import soundfile as sf
 import torch
 
 import spikecodec
+from spikecodec.shareddata import dev_clips, shared_dir
 
-SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared")
-sys.path.insert(0, os.path.join(SHARED, "eval"))
-import fidelity  # noqa: E402
-import score  # noqa: E402
+sys.path.insert(0, os.path.join(shared_dir(), "eval"))
+import fidelity
+import score
 
 
 def keep_frame_energy(shaped, log_mag):
@@ -69,7 +68,7 @@ def main():
         c.phase_iterations = a.iters
     rows: dict = {}
     for group in ("piano", "music"):
-        for path in sorted(glob.glob(os.path.join(SHARED, "eval", "dev", group, "*.flac")))[:a.limit]:
+        for path in dev_clips(group, a.limit):
             x, _ = sf.read(path, dtype="float32")
             n = len(x) // c.hop * c.hop
             reference = x[:n].astype(np.float64)

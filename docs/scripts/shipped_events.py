@@ -8,7 +8,6 @@ analysis (spikecodec.events.analyze, 200 shuffles, alpha 0.01) on all 16 clips a
 their onset CSVs. Prints the markdown section with the measured numbers.
 """
 import argparse
-import glob
 import os
 
 import numpy as np
@@ -18,19 +17,18 @@ import torch
 import spikecodec
 from spikecodec.bitstream import inspect_spk
 from spikecodec.events import analyze, plot_events
+from spikecodec.shareddata import dev_clips, shared_dir
 
 CLIP = "bach_bwv846_prelude"
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shared", default=os.environ.get("SPIKECODEC_SHARED")
-                    or os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared"))
+    ap.add_argument("--shared", default=shared_dir())
     ap.add_argument("--models", nargs="+", default=["sparse", "mu", "free"])
     a = ap.parse_args()
     torch.set_num_threads(2)
-    piano = os.path.join(a.shared, "eval", "dev", "piano")
-    clips = sorted(glob.glob(os.path.join(piano, "*.flac")))
+    clips = dev_clips("piano", shared=a.shared)
     if not clips:  # not tables of "0 clips, nan kbps"
         raise SystemExit(f"shipped_events.py: error: no dev-set piano clips (eval/dev/piano/*.flac with their .csv "
                          f"onsets) under {os.path.abspath(a.shared)}; give --shared DIR (the evaluation data folder)")

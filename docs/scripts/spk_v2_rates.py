@@ -10,9 +10,7 @@ code length (sum of -log2 p over the coded bits of the ctx clips), and the conta
 in-process encode and decode (best of 5 on one clip).
 """
 import argparse
-import glob
 import json
-import os
 
 import numpy as np
 import soundfile as sf
@@ -20,6 +18,7 @@ import soundfile as sf
 import spikecodec
 from spikecodec.bitstream import inspect_spk, read_spk, write_spk
 from spikecodec.bitstream.bench import best_time
+from spikecodec.shareddata import dev_clips, shared_dir
 
 
 best = best_time
@@ -27,14 +26,14 @@ best = best_time
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shared", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared"))
+    ap.add_argument("--shared", default=shared_dir())
     ap.add_argument("--json")
     args = ap.parse_args()
     rows, share = [], {}
     for name in ("default", "sparse"):
         model = spikecodec.load_model(name, device="cpu")
         for group in ("piano", "music"):
-            files = sorted(glob.glob(os.path.join(args.shared, "eval", "dev", group, "*.flac")))
+            files = dev_clips(group, shared=args.shared)
             kb1, kb2, real, ideal, same, layouts = [], [], 0, 0.0, True, {}
             for f in files:
                 x, sr = sf.read(f, dtype="float32")
@@ -59,7 +58,7 @@ def main():
                              real_over_ideal=real / ideal if ideal else None, audio_identical=bool(same),
                              layouts=layouts))
         # container share on one clip, in process
-        x, sr = sf.read(sorted(glob.glob(os.path.join(args.shared, "eval", "dev", "piano", "*.flac")))[0],
+        x, sr = sf.read(dev_clips("piano", 1, args.shared)[0],
                         dtype="float32")
         out = {}
         for v in (1, 2):

@@ -23,8 +23,9 @@ import tempfile
 import time
 
 from . import classical, longfile, neural, plots, report, speed
-from .common import (CLIP_SAMPLES, SETS, SR, dev_clips, install_hint, machine, metric_stats, missing_tools,
-                     repo_root, Scorer, shared_dir, stats, subset_shared, tool_versions)
+from ..shareddata import dev_clips, shared_dir
+from .common import (CLIP_SAMPLES, SETS, SR, install_hint, machine, metric_stats, missing_tools, repo_root, Scorer,
+                     stats, subset_shared, tool_versions)
 
 QUICK_CLIPS = 3
 LONG_SECONDS, LONG_SECONDS_QUICK = 3600.0, 300.0
@@ -127,7 +128,7 @@ def _run(out, quick, threads, visqol, limit, long_seconds, long_file, models, wo
     os.makedirs(work, exist_ok=True)
     shared = shared_dir()
     sub = subset_shared(shared, work, limit)
-    clips = {name: dev_clips(sub, name) for name in SETS}
+    clips = {name: dev_clips(name, shared=sub) for name in SETS}
     notes: list[str] = []
     if not all(clips.values()):
         raise SystemExit(f"bench: dev set not found under {shared}/eval/dev (set SPIKECODEC_SHARED)")
@@ -234,7 +235,7 @@ def _run(out, quick, threads, visqol, limit, long_seconds, long_file, models, wo
         t0 = time.perf_counter()
         if main_model != default:
             notes.append(f"long file run with model `{main_model}` (the default model `{default}` is absent)")
-        order = longfile.interleave(dev_clips(shared, "piano"), dev_clips(shared, "music"))
+        order = longfile.interleave(dev_clips("piano", shared=shared), dev_clips("music", shared=shared))
         long = longfile.run(order, long_seconds, ["-m", main_model], os.path.join(work, "long"), threads)
         long["model"] = main_model
         _log(f"long file ({long_seconds:.0f} s): {time.perf_counter() - t0:.1f} s")

@@ -1,7 +1,6 @@
 """Shared plumbing of the benchmarks: the dev set, the scorer subprocess, timed subprocesses, stats."""
 from __future__ import annotations
 
-import glob
 import json
 import os
 import platform
@@ -13,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..shareddata import dev_clips, link_references
+
 SETS = ("piano", "music")
 SR = 22050
 CLIP_SAMPLES = 2 ** 17
@@ -20,18 +21,8 @@ METRICS = ("si_snr", "lmd", "mrstft", "visqol")
 TOOLS = {"opusenc": "opus-tools", "opusdec": "opus-tools", "ffmpeg": "ffmpeg", "/usr/bin/time": "time"}
 
 
-def shared_dir() -> str:
-    from ..training.corpus import _shared_dir
-    return os.path.abspath(_shared_dir())
-
-
 def repo_root() -> str:
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def dev_clips(shared: str, name: str, limit: int | None = None) -> list[str]:
-    """The reference clips of one set, sorted (the order evaluate.py uses), the first `limit`."""
-    return sorted(glob.glob(os.path.join(shared, "eval", "dev", name, "*.flac")))[:limit]
 
 
 def subset_shared(shared: str, work: str, limit: int | None) -> str:
@@ -47,13 +38,7 @@ def subset_shared(shared: str, work: str, limit: int | None) -> str:
         if not os.path.lexists(link):
             os.symlink(os.path.join(shared, "eval", script), link)
     for name in SETS:
-        d = os.path.join(root, "eval", "dev", name)
-        os.makedirs(d, exist_ok=True)
-        for p in dev_clips(shared, name, limit):
-            for f in (p, p[:-5] + ".csv"):     # the onset CSVs too: fidelity.py's note F1 reads them
-                q = os.path.join(d, os.path.basename(f))
-                if os.path.exists(f) and not os.path.lexists(q):
-                    os.symlink(f, q)
+        link_references(dev_clips(name, limit, shared), os.path.join(root, "eval", "dev", name))
     return root
 
 

@@ -34,6 +34,7 @@ import soundfile as sf
 import soxr
 
 from ..atomic import atomic_write
+from ..shareddata import shared_dir
 
 SAMPLE_RATE = 22050
 RENDER_RATE = 44100
@@ -61,11 +62,6 @@ DEV_DUPLICATES = (
 M21_COMPOSERS = ("bach", "beethoven", "chopin", "handel", "corelli", "monteverdi", "palestrina", "schumann_robert",
                  "weber", "verdi", "trecento", "ciconia", "essenFolksong", "luca", "josquin", "ryansMammoth",
                  "airdsAirs", "demos", "leadSheet", "liliuokalani", "nottingham-dataset", "oneills1850", "miscFolk")
-
-
-def _shared_dir() -> str:
-    here = os.path.dirname(os.path.abspath(__file__))
-    return os.environ.get("SPIKECODEC_SHARED", os.path.join(here, "..", "..", "..", "shared"))
 
 
 def dev_exclusions(shared: str) -> tuple[set[str], set[str]]:
@@ -283,7 +279,7 @@ def build(out: str, cache: str, n_generated: int, n_scores: int, jobs: int) -> N
     missing = [p for p in ("fluidsynth",) if shutil.which(p) is None] + [s for s in SOUNDFONTS if not os.path.exists(s)]
     if missing:
         raise SystemExit("corpus: missing " + ", ".join(missing) + "; install: apt-get install -y " + " ".join(APT_RENDER))
-    dev_pieces, dev_tracks = dev_exclusions(_shared_dir())
+    dev_pieces, dev_tracks = dev_exclusions(shared_dir())
     rng = random.Random(1234)
     work = []
     for i in range(n_generated):

@@ -10,7 +10,6 @@ figures in model cards are the scorer's own.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import subprocess
@@ -24,7 +23,7 @@ import soundfile as sf
 from .. import compress
 from ..bitstream import inspect_spk
 from ..checkpoint import load_model
-from .corpus import _shared_dir
+from ..shareddata import dev_clips, link_references, require, shared_dir
 
 
 def evaluate(model: str, sets=("piano", "music"), level=None, quality_floor=None, target_kbps=None,
@@ -37,7 +36,7 @@ def evaluate(model: str, sets=("piano", "music"), level=None, quality_floor=None
             return evaluate(model, sets, level, quality_floor, target_kbps, visqol, tmp, shared, limit, notes,
                             input_rate, input_channels, fidelity)
     import torch
-    shared = shared or _shared_dir()
+    shared = shared or shared_dir()
     loaded = load_model(model, device="cpu")
     result = {"model": loaded.name, "model_id": loaded.model_id, "path": loaded.path, "level": level,
               "input_rate": input_rate, "input_channels": input_channels if input_rate else None,
@@ -48,15 +47,9 @@ def evaluate(model: str, sets=("piano", "music"), level=None, quality_floor=None
         dec_dir = os.path.join(out_dir, name)
         os.makedirs(dec_dir, exist_ok=True)
         clips, seconds, enc_t, dec_t = [], 0.0, 0.0, 0.0
-        refs = sorted(glob.glob(os.path.join(ref_dir, "*.flac")))[:limit]
+        refs = dev_clips(name, limit, shared)
         if limit:   # the scorer wants a decoded file for every reference in its folder
-            sub = os.path.join(out_dir, "ref-" + name)
-            os.makedirs(sub, exist_ok=True)
-            for r in refs:
-                for f in (r, r[:-5] + ".csv"):   # the onset CSVs too: fidelity.py's note F1 reads them
-                    if os.path.exists(f) and not os.path.exists(os.path.join(sub, os.path.basename(f))):
-                        os.symlink(f, os.path.join(sub, os.path.basename(f)))
-            ref_dir = sub
+            ref_dir = link_references(refs, os.path.join(out_dir, "ref-" + name))
         for path in refs:
             x, sr = sf.read(path, dtype="float32")
             if input_rate:
@@ -132,9 +125,7 @@ def main(argv=None) -> None:
     ap.add_argument("--json", help="write the full result here")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
-    from ..shareddata import require
-    require("evaluate", [f"eval/dev/{name}" for name in a.sets] + ["eval/score.py", "eval/fidelity.py"],
-            shared=_shared_dir())
+    require("evaluate", [f"eval/dev/{name}" for name in a.sets] + ["eval/score.py", "eval/fidelity.py"])
     import torch
     torch.set_num_threads(a.threads)
     r = evaluate(a.model, a.sets, a.level, a.quality_floor, a.target_kbps, not a.no_visqol, a.out_dir, limit=a.limit,
