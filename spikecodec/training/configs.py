@@ -69,9 +69,11 @@ CONFIGS["mu4-floor"] = {**CONFIGS["mu4"], "model": {**CONFIGS["mu4"]["model"], "
 # repository. Released as mu5 with the floor at 3.5e-3 (checkpoints/mu5.md; docs/decoder-ablation.md, fifth round).
 CONFIGS["mu5"] = {**CONFIGS["mu4"], "model": {**CONFIGS["mu4"]["model"], "input_floor": 2e-3},
                   "init_from": "checkpoints/retired/mu4.pt", "lr": 1.5e-4, "warmup": 50, "steps": 18000, "seed": 11}
-# mu5 trained on the same way, with the floor it shipped with (3.5e-3) in place from the first step.
+# mu5 trained on the same way, with the floor it shipped with (3.5e-3) in place from the first step, on a
+# 15 000-step schedule (--steps 15000: what one session's CPU time allowed). Released as mu6 with the floor
+# at 6e-3 (checkpoints/mu6.md; docs/decoder-ablation.md, sixth round).
 CONFIGS["mu6"] = {**CONFIGS["mu5"], "model": {**CONFIGS["mu5"]["model"], "input_floor": 3.5e-3},
-                  "init_from": "checkpoints/mu5.pt", "seed": 12}
+                  "init_from": "checkpoints/retired/mu5.pt", "steps": 15000, "seed": 12}
 # mu2's decoder (mu's frozen encoder: the same events and rates) fine-tuned against a spectrogram
 # discriminator, against the smearing of partials that the regression terms leave. Tried for 400 steps
 # (--steps 3000; 2.1 s a step on one thread) and stopped: docs/decoder-ablation.md, third round.
