@@ -97,9 +97,22 @@ def test_magnitude_only_stage_trains_the_encoder_without_synthesis(corpus, tmp_p
     train(cfg, run, corpus, None, "cpu", None)
     rows = list(csv.DictReader(open(os.path.join(run, "log.csv"))))
     assert [r["lmd"] for r in rows] == ["nan", "nan"] and all(float(r["loss"]) > 0 for r in rows)
-    cfg.update(loudness_weight=1.0)   # a waveform term without a waveform is refused before any step
-    with pytest.raises(SystemExit, match="need synthesis"):
-        train(cfg, str(tmp_path / "other"), corpus, None, "cpu", None)
+    for term in ("loudness_weight", "chroma_weight"):   # a waveform term without a waveform is refused before any step
+        with pytest.raises(SystemExit, match="need synthesis"):
+            train({**cfg, term: 1.0}, str(tmp_path / term), corpus, None, "cpu", None)
+
+
+def test_chroma_term_moves_the_decoder(corpus, tmp_path):
+    """The same seed and batches with and without the chroma term: the term changes what the decoder learns."""
+    runs = {}
+    for weight in (0.0, 3.0):
+        cfg = get_config("tiny-mu2")
+        cfg.update(chroma_weight=weight, steps=3, save_every=3, log_every=1)
+        run = str(tmp_path / f"w{weight}")
+        train(cfg, run, corpus, None, "cpu", None)
+        runs[weight] = torch.load(os.path.join(run, "last.pt"), weights_only=True)["model"]
+    head = [k for k in runs[0.0] if k.startswith("decoder.")]
+    assert any(not torch.equal(runs[0.0][k], runs[3.0][k]) for k in head)
 
 
 def test_surrogate_gradient_is_triangular():

@@ -19,6 +19,7 @@ BASE = dict(
     magnitude_weight=0.0,         # L1 between the decoder's log-magnitude and the input's, before phase retrieval
     augment=None,                 # None | {"lowpass": p, "silence": p}
     loudness_weight=0.0,          # L1 between output and input log10 RMS per hop
+    chroma_weight=0.0,            # 1 - cosine of output and input chroma per frame (losses.chroma_distance)
     synthesis=True,               # False: no waveform (no phase retrieval, no waveform losses): magnitude terms only
     adversarial=None,             # None | {"weight": a, "fm_weight": f, "lr": lr, "start": step}: discriminator.py
 )
@@ -74,6 +75,11 @@ CONFIGS["mu5"] = {**CONFIGS["mu4"], "model": {**CONFIGS["mu4"]["model"], "input_
 # at 6e-3 (checkpoints/mu6.md; docs/decoder-ablation.md, sixth round).
 CONFIGS["mu6"] = {**CONFIGS["mu5"], "model": {**CONFIGS["mu5"]["model"], "input_floor": 3.5e-3},
                   "init_from": "checkpoints/retired/mu5.pt", "steps": 15000, "seed": 12}
+# mu6 trained on with a term for which notes sound (losses.chroma_distance): the log and mel terms reward
+# partials spread over their neighbours, and six rounds of training on them gained less and less chroma
+# (docs/decoder-ablation.md). The floor mu6 shipped with (6e-3) is in place from the first step.
+CONFIGS["mu7"] = {**CONFIGS["mu6"], "model": {**CONFIGS["mu6"]["model"], "input_floor": 6e-3},
+                  "init_from": "checkpoints/mu6.pt", "chroma_weight": 3.0, "steps": 12000, "seed": 13}
 # mu2's decoder (mu's frozen encoder: the same events and rates) fine-tuned against a spectrogram
 # discriminator, against the smearing of partials that the regression terms leave. Tried for 400 steps
 # (--steps 3000; 2.1 s a step on one thread) and stopped: docs/decoder-ablation.md, third round.

@@ -27,7 +27,7 @@ from ..model import ModelConfig, SpikingAutoencoder
 from .configs import get_config
 from .dataset import CropSampler
 from .discriminator import MultiResolutionDiscriminator, discriminator_loss, generator_losses
-from .losses import (clipped_sparsity, gamma_schedule, level_density, level_rate_loss, reconstruction_loss)
+from .losses import (chroma_distance, clipped_sparsity, gamma_schedule, level_density, level_rate_loss, reconstruction_loss)
 
 
 def learning_rate(cfg: dict, step: int) -> float:
@@ -169,8 +169,8 @@ def export(cfg: dict, net, path: str, step: int, elapsed: float, sampler: CropSa
 
 def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device: str, max_minutes: float | None) -> None:
     torch.set_flush_denormal(True)
-    if not cfg.get("synthesis", True) and (cfg.get("loudness_weight") or cfg.get("adversarial")):
-        raise SystemExit(f"train: config {cfg['name']!r}: the loudness and adversarial terms need synthesis")
+    if not cfg.get("synthesis", True) and (cfg.get("loudness_weight") or cfg.get("adversarial") or cfg.get("chroma_weight")):
+        raise SystemExit(f"train: config {cfg['name']!r}: the loudness, chroma and adversarial terms need synthesis")
     os.makedirs(run_dir, exist_ok=True)
     state_path, log_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "log.csv")
     net = build(cfg).to(device)
@@ -259,6 +259,10 @@ def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device:
             loud = loudness_loss(y, x, net.config.hop)
             loss = loss + cfg["loudness_weight"] * loud
             parts["loudness"] = float(loud.detach())
+        if cfg.get("chroma_weight"):
+            pitch = chroma_distance(y, x, net.config.sample_rate)
+            loss = loss + cfg["chroma_weight"] * pitch
+            parts["chroma"] = float(pitch.detach())
         if adversary is not None and step >= cfg["adversarial"].get("start", 0):
             disc, disc_opt = adversary
             disc.requires_grad_(True)
@@ -289,7 +293,7 @@ def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device:
             writer.writerow([step, round(time.time() - t0, 1), *(round(last[k], 5) for k in ("loss", "mrstft", "lmd", "density")),
                              f"{learning_rate(cfg, step):.2e}", gamma])
             log.flush()
-            extra = "".join(f" {k[:4]} {last[k]:.3f}" for k in ("adversarial", "feature_matching", "discriminator")
+            extra = "".join(f" {k[:4]} {last[k]:.3f}" for k in ("chroma", "adversarial", "feature_matching", "discriminator")
                             if k in last)
             print(f"train: step {step} loss {last['loss']:.4f} lmd {last['lmd']:.4f} density {last['density']:.3f}{extra} "
                   f"({(time.time() - t0) / 60:.1f} min)", flush=True)
