@@ -102,6 +102,9 @@ CONFIGS["sparse2"] = dict(model=dict(context_blocks=1, phase_iterations=8, silen
                           init_from="checkpoints/sparse.pt", seed=5, **_DECODER_RECIPE)
 CONFIGS["free2"] = dict(model=dict(phase_iterations=8, silence_radius=3), init_from="checkpoints/free.pt", seed=6,
                         **_DECODER_RECIPE)
+# sparse2 with mu7's chroma term: the same frozen encoder (sparse's events and rates), a decoder trained to
+# keep the notes as well as the magnitudes.
+CONFIGS["sparse3"] = {**CONFIGS["sparse2"], "chroma_weight": 3.0, "seed": 14}
 # Tiny versions of each variant, for the unit tests: seconds on a CPU.
 TINY_MODEL = dict(encoder_dim=32, encoder_blocks=1, decoder_dim=32, decoder_blocks=1, units=16, n_fft=512, hop=128)
 for name in ("free", "sparse", "mu", "mu2"):

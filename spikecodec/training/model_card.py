@@ -37,6 +37,10 @@ DESCRIPTIONS = {
            "phase-coherent decoder, log-magnitude, loudness and level-rate terms) and the encoder's input floor "
            "at 3.5e-3 (the floor `mu5` shipped with) from the first step; shipped with the floor at 6e-3, which "
            "keeps the level within 1 dB on both dev sets, also at 44.1 kHz stereo. New events, so new rates.",
+    "mu7": "mu-SPARSE, `mu6` trained on for 12 000 more steps with its recipe plus a chroma term (which pitch "
+           "classes sound: `training/losses.py`, `chroma_distance`) and the encoder's input floor at 6e-3 (the "
+           "floor `mu6` shipped with) from the first step; shipped with a higher floor that keeps the level within "
+           "1 dB. New events, so new rates.",
 }
 
 
