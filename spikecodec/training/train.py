@@ -169,8 +169,9 @@ def export(cfg: dict, net, path: str, step: int, elapsed: float, sampler: CropSa
 
 def train(cfg: dict, run_dir: str, corpus: str, export_path: str | None, device: str, max_minutes: float | None) -> None:
     torch.set_flush_denormal(True)
-    if not cfg.get("synthesis", True) and (cfg.get("loudness_weight") or cfg.get("adversarial") or cfg.get("chroma_weight")):
-        raise SystemExit(f"train: config {cfg['name']!r}: the loudness, chroma and adversarial terms need synthesis")
+    waveform_terms = [k for k in ("loudness_weight", "chroma_weight", "adversarial") if cfg.get(k)]
+    if not cfg.get("synthesis", True) and waveform_terms:
+        raise SystemExit(f"train: config {cfg['name']!r}: {', '.join(waveform_terms)} need synthesis (a waveform)")
     os.makedirs(run_dir, exist_ok=True)
     state_path, log_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "log.csv")
     net = build(cfg).to(device)
