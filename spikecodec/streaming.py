@@ -4,7 +4,8 @@ Encoding buffers model-rate audio and encodes `CLIPS_PER_CALL` clips at a time a
 audio they depend on has arrived. Each call's window reaches `encoder_radius` frames past its
 clips (the encoder's receptive field, from the model) plus the analysis window, so every clip's
 events equal those of one pass over the whole song, however the input was chunked. Decoding
-works the same way on windows of z reaching `decoder_radius` frames past them. Only z
+works the same way on windows of z reaching `decoder_radius` frames past them; a model whose phase
+accumulates over the signal (`phase_init="peaks"`) carries it from window to window. Only z
 (3.4 kbit/s) is kept whole; audio never is.
 """
 from __future__ import annotations
@@ -125,9 +126,11 @@ def model_rate_blocks(spk, model: LoadedModel) -> Iterator[np.ndarray]:
     h, net = spk.header, model.net
     T, hop, n = h.frames_per_clip, h.hop, h.num_frames
     r = net.decoder_radius
+    from .model.phase import PhaseCarry
     lost = np.zeros(n, bool)
     for _ch, k, *_ in spk.damaged:
         lost[k * T:(k + 1) * T] = True
+    carried = None      # a peak-phase model's accumulated phase at the frame before the window's clips
     for f0 in range(0, n, CLIPS_PER_CALL * T):
         f1 = min(n, f0 + CLIPS_PER_CALL * T)
         w0, w1 = max(0, f0 - r), min(n, f1 + r)
@@ -136,8 +139,10 @@ def model_rate_blocks(spk, model: LoadedModel) -> Iterator[np.ndarray]:
         if h.has_levels:
             per_frame = np.stack([np.repeat(lv, T)[:n][w0:w1] for lv in spk.levels])
             level = torch.from_numpy(per_frame).to(model.device)
+        carry = PhaseCarry(anchor=f0 - w0, start=carried)
         with torch.inference_mode():
-            y = net.decode_frames(z, level)[:, (f0 - w0) * hop:(f1 - w0) * hop].cpu().numpy()
+            y = net.decode_frames(z, level, carry)[:, (f0 - w0) * hop:(f1 - w0) * hop].cpu().numpy()
+        carried = carry.at(f1 - 1 - w0)
         if lost[f0:f1].any():
             y *= ~np.repeat(lost[f0:f1], hop)
         yield np.ascontiguousarray(y.T, dtype=np.float32)

@@ -9,7 +9,10 @@ Variants (Lisboa & Bellec 2024, sections 3 and 5):
     and to the decoder input; training pulls the event count S towards N*T*2^(-mu/4).
 
 Phase-coherent decoding (`phase_iterations` > 0): the decoder's magnitudes are given a
-consistent phase by fast Griffin-Lim (phase.py), started from the decoder's own phase.
+consistent phase by fast Griffin-Lim (phase.py), started from the decoder's own phase, or
+(`phase_init="peaks"`) from a phase built from the magnitudes' peaks, which keeps the pitch of
+low partials that Griffin-Lim leaves at bin centres; that phase accumulates over the signal, and
+a window of a longer one continues it (`PhaseCarry`).
 Silence (`silence_radius` > 0): digitally silent input emits no events and a stretch
 without events decodes to silence (silence.py).
 
@@ -27,7 +30,7 @@ from .binarize import BinaryBottleneck, heaviside
 from .convnext import ConvNeXtStack
 from .decoder import SpectralDecoder
 from .encoder import SpectralEncoder
-from .phase import frames_overlapped, griffin_lim, overlap_add_reach
+from .phase import PhaseCarry, frames_overlapped, griffin_lim, overlap_add_reach, peak_locked_phase
 from .silence import active_frames, silent_frames
 from .spectral import overlap_add
 
@@ -47,8 +50,10 @@ class ModelConfig:
     default_level: int | None = None
     kernel: int = 7
     stem_kernel: int = 1         # the encoder's first conv over 1025 bins; wider costs 1.8M parameters
-    phase_iterations: int = 0    # fast Griffin-Lim iterations after the decoder; 0 = its own phase only
+    phase_iterations: int = 0    # fast Griffin-Lim iterations after the decoder; 0 = the starting phase only
     phase_momentum: float = 0.99
+    phase_init: str = "decoder"  # where phase retrieval starts: "decoder" (its own phase head) or "peaks"
+                                 # (phase.peak_locked_phase: each partial's frequency from its peak's shape)
     silence_radius: int = 0      # > 0: silent input emits no events; no event within this many frames = silence
     input_floor: float = 1e-5    # the encoder's floor under |STFT| before the log: it sets how loud quiet and
                                  # empty bands look, and so the decoded level (docs/decoder-ablation.md, 4th round)
@@ -151,17 +156,23 @@ class SpikingAutoencoder(nn.Module):
             log_mag = log_mag.masked_fill(active == 0, float("-inf"))
         return log_mag, phase
 
-    def synthesize(self, log_mag: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
-        """Log-magnitude and phase (B, n_fft//2+1, frames) -> (B, frames*hop) audio."""
+    def synthesize(self, log_mag: torch.Tensor, phase: torch.Tensor, carry: PhaseCarry | None = None) -> torch.Tensor:
+        """Log-magnitude and phase (B, n_fft//2+1, frames) -> (B, frames*hop) audio.
+
+        `carry`: for a window of a longer signal, where the peak-locked phase picks up (streaming).
+        """
         c = self.config
         mag = torch.exp(log_mag)
+        if c.phase_init == "peaks":
+            carry = carry if carry is not None else PhaseCarry()
+            phase, carry.accumulated = peak_locked_phase(mag, c.n_fft, c.hop, carry.start, carry.anchor)
         if c.phase_iterations:
             return griffin_lim(mag, phase, c.n_fft, c.hop, c.phase_iterations, c.phase_momentum)
         return overlap_add(torch.polar(mag, phase), c.n_fft, c.hop)
 
-    def decode_frames(self, z: torch.Tensor, level=None) -> torch.Tensor:
+    def decode_frames(self, z: torch.Tensor, level=None, carry: PhaseCarry | None = None) -> torch.Tensor:
         """z (B, N, frames) -> (B, frames*hop) audio."""
-        return self.synthesize(*self.decode_log_magnitude(z, level))
+        return self.synthesize(*self.decode_log_magnitude(z, level), carry)
 
     def forward(self, audio: torch.Tensor, level=None) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.encode_frames(audio, level)

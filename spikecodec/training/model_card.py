@@ -41,6 +41,11 @@ DESCRIPTIONS = {
            "classes sound: `training/losses.py`, `chroma_distance`) and the encoder's input floor at 6e-3 (the "
            "floor `mu6` shipped with) from the first step; shipped with a higher floor that keeps the level within "
            "1 dB. New events, so new rates.",
+    "mu8": "mu-SPARSE with a peak-locked phase: the phase comes from the decoder's magnitudes alone "
+           "(`model/phase.py`, `peak_locked_phase`: each peak's frequency to a fraction of a bin, its phase advanced "
+           "hop by hop and the bins around it locked to it), not from Griffin-Lim, which left low partials at bin "
+           "centres (up to a semitone off below 200 Hz). `mu7`'s decoder was trained to it (encoder frozen), then "
+           "encoder and decoder together, with `mu7`'s terms. New events, so new rates.",
 }
 
 

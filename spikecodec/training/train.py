@@ -123,7 +123,9 @@ def loudness_loss(y: torch.Tensor, x: torch.Tensor, hop: int) -> torch.Tensor:
     """
     def frame_rms(a):
         a = a[:, : a.shape[1] // hop * hop].reshape(a.shape[0], -1, hop)
-        return torch.log10(a.pow(2).mean(-1).sqrt().clamp(min=1e-4))
+        # log10 of the RMS, floored at 1e-4; the floor goes under the square root, whose gradient at an
+        # exactly silent hop (0 / 0) would be NaN
+        return 0.5 * torch.log10(a.pow(2).mean(-1).clamp(min=1e-8))
     return (frame_rms(y) - frame_rms(x)).abs().mean()
 
 
