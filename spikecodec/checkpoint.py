@@ -414,7 +414,10 @@ def load_model(name_or_path: str | None = None, device: str | None = "auto") -> 
                          f"registry says {entry.registered_id}); released models must never be replaced: "
                          "restore the file (reinstall, or git checkout) and give a new model a new name")
     blob = read_checkpoint(path)
-    net = SpikingAutoencoder.from_config(blob["config"])
+    try:
+        net = SpikingAutoencoder.from_config(blob["config"])
+    except ValueError as e:
+        raise CodecError(f"{path}: this model needs a newer spikecodec ({e})") from None
     try:
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
     except RuntimeError as e:

@@ -339,3 +339,19 @@ def test_a_retired_model_is_an_install_away(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))   # an empty user folder
     with pytest.raises(CodecError, match=f"retired model.*{m['name']}.*{m['file']}"):
         spikecodec.decode(data, device="cpu")
+
+
+def test_a_model_from_a_later_version_is_refused_in_one_line(tmp_path):
+    """A config this version cannot decode faithfully (a phase it does not know) is a clear error, not wrong audio."""
+    import torch
+
+    from spikecodec import checkpoint as c
+    from spikecodec.model import ModelConfig, SpikingAutoencoder
+    tiny = dict(encoder_dim=16, encoder_blocks=1, decoder_dim=16, decoder_blocks=1, units=8, n_fft=256, hop=64)
+    net = SpikingAutoencoder(ModelConfig(**tiny))
+    path = tmp_path / "later.pt"
+    c.save_checkpoint(str(path), "later", {**net.config.to_dict(), "phase_init": "from-the-future"},
+                      {k: v.to(torch.float16) for k, v in net.state_dict().items()})
+    with pytest.raises(c.CodecError, match="needs a newer spikecodec.*phase_init 'from-the-future'") as e:
+        c.load_model(str(path), device="cpu")
+    assert "\n" not in str(e.value)

@@ -58,6 +58,14 @@ class ModelConfig:
     input_floor: float = 1e-5    # the encoder's floor under |STFT| before the log: it sets how loud quiet and
                                  # empty bands look, and so the decoded level (docs/decoder-ablation.md, 4th round)
 
+    PHASE_INITS = ("decoder", "peaks")
+
+    def __post_init__(self):
+        # A checkpoint from a later version may start its phase some other way: decoding it with
+        # the decoder's phase would give wrong audio without a word, so refuse it instead.
+        if self.phase_init not in self.PHASE_INITS:
+            raise ValueError(f"phase_init {self.phase_init!r} is not one of {', '.join(self.PHASE_INITS)}")
+
     def to_dict(self) -> dict:
         return asdict(self)
 

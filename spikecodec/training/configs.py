@@ -123,6 +123,10 @@ CONFIGS["free2"] = dict(model=dict(phase_iterations=8, silence_radius=3), init_f
 # sparse2 with mu7's chroma term: the same frozen encoder (sparse's events and rates), a decoder trained to
 # keep the notes as well as the magnitudes.
 CONFIGS["sparse3"] = {**CONFIGS["sparse2"], "chroma_weight": 3.0, "seed": 14}
+# sparse3 with mu8's peak-locked phase: sparse's frozen encoder (its events and rates), a decoder trained to the
+# phase built from its own magnitude peaks.
+CONFIGS["sparse-peaks"] = {**CONFIGS["sparse3"], "model": {**CONFIGS["sparse3"]["model"], "phase_init": "peaks",
+                                                            "phase_iterations": 0}, "seed": 18}
 # Tiny versions of each variant, for the unit tests: seconds on a CPU.
 TINY_MODEL = dict(encoder_dim=32, encoder_blocks=1, decoder_dim=32, decoder_blocks=1, units=16, n_fft=512, hop=128)
 for name in ("free", "sparse", "mu", "mu2"):
