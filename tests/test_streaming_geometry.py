@@ -9,7 +9,7 @@ from conftest import REPO
 
 from spikecodec import compress
 from spikecodec.bitstream import read_spk
-from spikecodec.checkpoint import load_model, read_checkpoint, save_checkpoint
+from spikecodec.checkpoint import load_model, save_checkpoint
 from spikecodec.model import ModelConfig, SpikingAutoencoder
 from spikecodec.model.phase import frames_overlapped, overlap_add_reach
 
@@ -69,16 +69,17 @@ def test_digital_silence_is_free_and_decodes_to_zeros(tmp_path):
 
 
 REGISTRY = json.loads((REPO / "checkpoints" / "models.json").read_text())
-PEAK_PHASE_MODELS = [m["name"] for m in REGISTRY["models"] if m["status"] == "shipped"
-                     and read_checkpoint(str(REPO / "checkpoints" / m["file"]))["config"].get("phase_init") == "peaks"]
+SHIPPED = [m["name"] for m in REGISTRY["models"] if m["status"] == "shipped"]
 
 
-@pytest.mark.parametrize("name", PEAK_PHASE_MODELS)
+@pytest.mark.parametrize("name", SHIPPED)
 def test_a_shipped_peak_phase_model_streams_as_one_pass(name):
     """The tiny random models above have flat, near-tied quiet bins, where a last-bit difference between a
     window's magnitudes and one pass's can move a peak; a trained model's are not, and its windows must
     continue the accumulated phase exactly, also through its Griffin-Lim iterations."""
     model = load_model(name, device="cpu")
+    if model.config.phase_init != "peaks":       # read here, not at collection: no checkpoint I/O on import
+        pytest.skip(f"{name} starts from its decoder's phase (covered by the tiny models above)")
     piano, rate = sf.read(REPO / "examples" / "piano.flac", dtype="float32")
     frames = compress.CLIPS_PER_CALL * compress.FRAMES_PER_CLIP * 2 + 77     # three model windows
     x = np.resize(piano, frames * model.config.hop * rate // model.config.sample_rate)
