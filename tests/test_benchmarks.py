@@ -211,3 +211,13 @@ def test_rate_quality_plot(tmp_path):
         p = tmp_path / f"rq{vq}.png"
         plots.rate_quality(_plot_rows(fake_result(visqol=vq)["codecs"]), str(p))
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_model_family_is_drawn_with_its_own_style():
+    """A model released after the style table (mu8, sparse4, ...) is plotted too, in a colour of its own."""
+    from spikecodec.benchmarks import plots
+    rows = [{"family": f} for f in ("opus", "mu8", "free", "sparse4", "mp3", "mu8")]
+    drawn = plots.families_and_styles(rows)
+    assert [f for f, _ in drawn] == ["free", "mu8", "sparse4", "mp3", "opus"]
+    colours = [style[0] for _, style in drawn]
+    assert len(set(colours)) == len(colours)

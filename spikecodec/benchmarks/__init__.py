@@ -82,6 +82,14 @@ def _classical_entry(s: dict, rows: dict, scored: dict) -> dict:
     return entry
 
 
+def _draw_rate_plots(codecs: list[dict], img_dir: str) -> dict:
+    """The rate-against-quality figures (score.py's, then fidelity.py's measures) -> {kind: file name}."""
+    files = {"rate_quality": "bench-rate-quality.png", "rate_notes": "bench-rate-notes.png"}
+    plots.rate_quality(_plot_rows(codecs), os.path.join(img_dir, files["rate_quality"]))
+    plots.rate_quality(_plot_rows(codecs), os.path.join(img_dir, files["rate_notes"]), metrics=plots.NOTE_METRICS)
+    return files
+
+
 def _plot_rows(codecs: list[dict]) -> list[dict]:
     rows = []
     for c in codecs:
@@ -217,10 +225,7 @@ def _run(out, quick, threads, visqol, limit, long_seconds, long_file, models, wo
     for f in os.listdir(img_dir):                      # a re-run leaves no stale figures behind
         if f.startswith("bench-") and f.endswith(".png"):
             os.remove(os.path.join(img_dir, f))
-    plot_files = {"rate_quality": "bench-rate-quality.png", "rate_notes": "bench-rate-notes.png", "rasters": {}}
-    plots.rate_quality(_plot_rows(codecs), os.path.join(img_dir, plot_files["rate_quality"]))
-    plots.rate_quality(_plot_rows(codecs), os.path.join(img_dir, plot_files["rate_notes"]),
-                       metrics=plots.NOTE_METRICS)
+    plot_files = {**_draw_rate_plots(codecs, img_dir), "rasters": {}}
     raster_info = {}
     for name in present:
         panels = neural.raster_data(name, speed_clip, neural.raster_levels(name))
@@ -307,11 +312,13 @@ def main(argv=None) -> None:
     ap.add_argument("--models", nargs="+", help="only these of free/sparse/mu")
     ap.add_argument("--work", help="keep intermediate files here (default: a temp dir, removed)")
     ap.add_argument("--render", action="store_true",
-                    help="measure nothing: rewrite OUT/benchmarks.md from OUT/benchmarks.json (after a template change)")
+                    help="measure nothing: rewrite OUT/benchmarks.md and the rate plots from OUT/benchmarks.json "
+                         "(after a template or plot change)")
     a = ap.parse_args(argv)
     if a.render:
         with open(os.path.join(a.out, "benchmarks.json")) as f:
             result = json.load(f)
+        _draw_rate_plots(result["codecs"], os.path.join(a.out, "img"))
         with open(os.path.join(a.out, "benchmarks.md"), "w") as f:
             f.write(_report_text(a.out, result))
         _log(f"rewrote {a.out}/benchmarks.md from {a.out}/benchmarks.json")

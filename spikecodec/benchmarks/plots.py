@@ -5,6 +5,16 @@ import numpy as np
 
 STYLE = {"free": ("#2ca02c", "s"), "sparse": ("#ff7f0e", "D"), "mu": ("#1f77b4", "o"), "mu2": ("#d62728", "o"),
          "opus": ("#7f7f7f", "^"), "mp3": ("#9467bd", "v")}
+ANCHORS = ("opus", "mp3")
+# Models released after the table above (every family is a model name) take the next of these in turn.
+SPARE_COLOURS = ("#d62728", "#17becf", "#8c564b", "#e377c2", "#bcbd22")
+
+
+def families_and_styles(rows: list[dict]) -> list[tuple[str, tuple[str, str]]]:
+    """Every family in rows, spikecodec models first, each with its (colour, marker)."""
+    families = sorted({r["family"] for r in rows}, key=lambda f: (f in ANCHORS, f))
+    spare = iter(c for c in SPARE_COLOURS if c not in {STYLE[f][0] for f in families if f in STYLE})
+    return [(f, STYLE[f] if f in STYLE else (next(spare, "#000000"), "o")) for f in families]
 
 
 def _figure(w_in: float, h_in: float, dpi: int = 110):
@@ -33,12 +43,11 @@ def rate_quality(rows: list[dict], path: str, sets=("piano", "music"), metrics=S
         for i, (metric, ylabel, title) in enumerate(metrics):
             ax = axes[i][j]
             plotted = False
-            for fam in STYLE:
+            for fam, (color, marker) in families_and_styles(rows):
                 rs = [r for r in rows if r["family"] == fam and name in r["sets"]
                       and r["sets"][name].get(metric) is not None]
                 if not rs:
                     continue
-                color, marker = STYLE[fam]
                 line = [r for r in rs if r.get("quality_floor") is None]
                 line.sort(key=lambda r: r["sets"][name]["kbps"])
                 xs = [r["sets"][name]["kbps"] for r in line]
