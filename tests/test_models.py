@@ -129,11 +129,11 @@ def test_search_order_env_first_user_last(places):
     env, user = places
     folders = [d for d, _ in c.search_path()]
     assert folders[0] == str(env) and folders[-1] == str(user)
-    _tiny(user / "mu.pt")                      # a user's own "mu" does not shadow the shipped one...
-    assert c.find_by_name("mu").registered_id == "330a1993b2800af7"
-    _tiny(env / "mu.pt")                       # ...but $SPIKECODEC_CHECKPOINTS does
-    assert c.find_by_name("mu").path == str(env / "mu.pt")
-    assert c.find_by_id("330a1993b2800af7").name == "mu"   # the released one is still found by id
+    _tiny(user / "free.pt")                    # a user's own "free" does not shadow the shipped one...
+    assert c.find_by_name("free").registered_id == "06ab8ac66d18103e"
+    _tiny(env / "free.pt")                     # ...but $SPIKECODEC_CHECKPOINTS does
+    assert c.find_by_name("free").path == str(env / "free.pt")
+    assert c.find_by_id("06ab8ac66d18103e").name == "free"   # the released one is still found by id
 
 
 def test_decode_finds_the_model_by_id_not_by_name(places):

@@ -40,7 +40,7 @@ CONFIGS = {
     # decodes with it, at the same rates; a new model all the same (new weights, new id).
     "mu2": dict(
         model=dict(context_blocks=1, num_levels=32, default_level=13, phase_iterations=8, silence_radius=3),
-        init_from="checkpoints/mu.pt", lr=3e-4, min_lr=2e-5, warmup=100, steps=6000, freeze_norm=True,
+        init_from="checkpoints/retired/mu.pt", lr=3e-4, min_lr=2e-5, warmup=100, steps=6000, freeze_norm=True,
         decoder_only=True, magnitude_weight=1.0, augment=dict(lowpass=0.3, silence=0.1),
         levels=dict(weight=0.0, relative=True, low=6, high=26, focus_low=10, focus_high=18, quantile_init=False),
     ),
@@ -98,6 +98,14 @@ CONFIGS["mu7-peaks"] = {**CONFIGS["mu7"], "model": {**CONFIGS["mu7"]["model"], "
 # whose decoder had already adapted to it. Released as mu8 with 1 iteration and the floor at 1.2e-2.
 CONFIGS["mu8"] = {**CONFIGS["mu7-peaks"], "decoder_only": False, "init_from": "runs/mu7-peaks/step1000.pt",
                   "lr": 1.5e-4, "warmup": 50, "steps": 5000, "seed": 17}
+# mu8 trained on with its released floor (1.2e-2) in place from the first step, and the chroma term at weight 10
+# (3 before). At 8, on mu7's Griffin-Lim phase, it moved nothing (mu7-chroma8): that phase left partials at bin
+# centres whatever the magnitudes did. The peak-locked phase takes each partial's frequency from its peak's shape,
+# so the term now reaches the pitch; mu8's music loses most chroma in the two lowest octaves (C1-C3: 0.75 against
+# 0.86 for C3-C5 and 0.92 above), where a semitone is a fraction of a bin.
+CONFIGS["mu9"] = {**CONFIGS["mu8"], "model": {**CONFIGS["mu8"]["model"], "input_floor": 1.2e-2},
+                  "init_from": "checkpoints/mu8.pt", "chroma_weight": 10.0, "lr": 1e-4, "warmup": 50, "steps": 9000,
+                  "seed": 19}
 # mu2's decoder (mu's frozen encoder: the same events and rates) fine-tuned against a spectrogram
 # discriminator, against the smearing of partials that the regression terms leave. Tried for 400 steps
 # (--steps 3000; 2.1 s a step on one thread) and stopped: docs/decoder-ablation.md, third round.
@@ -127,6 +135,21 @@ CONFIGS["sparse3"] = {**CONFIGS["sparse2"], "chroma_weight": 3.0, "seed": 14}
 # phase built from its own magnitude peaks.
 CONFIGS["sparse-peaks"] = {**CONFIGS["sparse3"], "model": {**CONFIGS["sparse3"]["model"], "phase_init": "peaks",
                                                             "phase_iterations": 0}, "seed": 18}
+# sparse's path to mu8: sparse-peaks (the peak-locked phase learnt on sparse's frozen encoder) with the encoder
+# unfrozen and its input floor raised to mu8's (1e-2 in training), under sparse's own rate term (target density
+# 0.06, thresholds re-set to it at the start). New events, new rates: a new model, never sparse in place.
+CONFIGS["sparse4"] = {**CONFIGS["sparse-peaks"], "model": {**CONFIGS["sparse-peaks"]["model"], "input_floor": 1e-2},
+                      "decoder_only": False, "sparsity": dict(CONFIGS["sparse"]["sparsity"]),
+                      "init_from": "runs/sparse-peaks/sparse-peaks.pt", "lr": 1.5e-4, "warmup": 50, "steps": 6000,
+                      "seed": 20}
+# The same path for free, in two stages as mu7-peaks / mu8 did: free's decoder alone learns the peak-locked
+# phase on free's frozen encoder with the floor already raised (free-peaks), then encoder and decoder train
+# together from its export (free4). free has no rate term: its events stay dense (3.56 kbps).
+CONFIGS["free-peaks"] = {**CONFIGS["free2"], "model": {**CONFIGS["free2"]["model"], "phase_init": "peaks",
+                                                      "phase_iterations": 0, "input_floor": 1e-2},
+                         "chroma_weight": 3.0, "lr": 3e-4, "warmup": 50, "steps": 800, "seed": 21}
+CONFIGS["free4"] = {**CONFIGS["free-peaks"], "decoder_only": False, "init_from": "runs/free-peaks/free-peaks.pt",
+                    "lr": 1.5e-4, "warmup": 50, "steps": 3500, "seed": 22}
 # Tiny versions of each variant, for the unit tests: seconds on a CPU.
 TINY_MODEL = dict(encoder_dim=32, encoder_blocks=1, decoder_dim=32, decoder_blocks=1, units=16, n_fft=512, hop=128)
 for name in ("free", "sparse", "mu", "mu2"):
