@@ -46,6 +46,11 @@ DESCRIPTIONS = {
            "hop by hop and the bins around it locked to it), not from Griffin-Lim, which left low partials at bin "
            "centres (up to a semitone off below 200 Hz). `mu7`'s decoder was trained to it (encoder frozen), then "
            "encoder and decoder together, with `mu7`'s terms. New events, so new rates.",
+    "mu9": "mu-SPARSE, `mu8` trained on for 9 000 steps with its recipe (encoder and decoder together, the "
+           "peak-locked phase) and the chroma term at weight 10 (3 before): through that phase the term reaches each "
+           "partial's frequency, which Griffin-Lim's phase had kept at bin centres; the encoder's input floor at "
+           "1.2e-2 (the floor `mu8` shipped with) from the first step, shipped with 1.5e-2, which keeps the level "
+           "within 1 dB. New events, so new rates.",
     "sparse4": "SPARSE with `mu8`'s peak-locked phase: `sparse`'s decoder first trained to that phase on its "
                "frozen encoder with the chroma, log-magnitude and loudness terms (`sparse-peaks`), then encoder and "
                "decoder together for 6 000 steps under `sparse`'s own rate term (target density 0.06) with the "
