@@ -355,3 +355,12 @@ def test_a_model_from_a_later_version_is_refused_in_one_line(tmp_path):
     with pytest.raises(c.CodecError, match="needs a newer spikecodec.*phase_init 'from-the-future'") as e:
         c.load_model(str(path), device="cpu")
     assert "\n" not in str(e.value)
+
+
+def test_every_config_that_starts_from_a_released_file_names_where_it_lives():
+    """A retirement moves a file to checkpoints/retired: the configs that start from it must follow it."""
+    from spikecodec.training.configs import CONFIGS
+    for name, cfg in CONFIGS.items():
+        start = cfg.get("init_from")
+        if start and start.startswith("checkpoints/"):
+            assert (REPO / start).exists(), f"config {name}: init_from {start} does not exist"

@@ -84,14 +84,14 @@ CONFIGS["mu7"] = {**CONFIGS["mu6"], "model": {**CONFIGS["mu6"]["model"], "input_
 # step 2 180 of 10 000: its step-1 800 export (as trained: 8 iterations) had music chroma 0.870 and onset r
 # 0.850 against mu7's 0.868 and 0.849; the peak-locked phase below moved more in fewer steps.
 CONFIGS["mu7-chroma8"] = {**CONFIGS["mu7"], "model": {**CONFIGS["mu7"]["model"], "input_floor": 1e-2},
-                          "init_from": "checkpoints/mu7.pt", "chroma_weight": 8.0, "steps": 10000, "seed": 15}
+                          "init_from": "checkpoints/retired/mu7.pt", "chroma_weight": 8.0, "steps": 10000, "seed": 15}
 # mu7's decoder trained on (encoder frozen: mu7's events and rates) with the phase taken from the magnitudes'
 # peaks (model.phase.peak_locked_phase) instead of Griffin-Lim from the decoder's phase: with the true
 # magnitudes that start keeps the pitch (music chroma 0.97 with no iterations), where Griffin-Lim from mu7's
 # phase leaves low partials at bin centres, up to a semitone off.
 CONFIGS["mu7-peaks"] = {**CONFIGS["mu7"], "model": {**CONFIGS["mu7"]["model"], "input_floor": 1e-2, "phase_init": "peaks",
                                                     "phase_iterations": 0},
-                        "init_from": "checkpoints/mu7.pt", "decoder_only": True, "lr": 2e-4, "warmup": 50,
+                        "init_from": "checkpoints/retired/mu7.pt", "decoder_only": True, "lr": 2e-4, "warmup": 50,
                         "steps": 3000, "seed": 16}
 # The peak-locked phase with the encoder unfrozen as well (new events, new rates: a new model), from
 # mu7-peaks' step-1 000 export (runs/mu7-peaks/mu7-peaks.pt copied when that run had exported step 1 000),
@@ -104,7 +104,7 @@ CONFIGS["mu8"] = {**CONFIGS["mu7-peaks"], "decoder_only": False, "init_from": "r
 # so the term now reaches the pitch; mu8's music loses most chroma in the two lowest octaves (C1-C3: 0.75 against
 # 0.86 for C3-C5 and 0.92 above), where a semitone is a fraction of a bin.
 CONFIGS["mu9"] = {**CONFIGS["mu8"], "model": {**CONFIGS["mu8"]["model"], "input_floor": 1.2e-2},
-                  "init_from": "checkpoints/mu8.pt", "chroma_weight": 10.0, "lr": 1e-4, "warmup": 50, "steps": 9000,
+                  "init_from": "checkpoints/retired/mu8.pt", "chroma_weight": 10.0, "lr": 1e-4, "warmup": 50, "steps": 9000,
                   "seed": 19}
 # mu2's decoder (mu's frozen encoder: the same events and rates) fine-tuned against a spectrogram
 # discriminator, against the smearing of partials that the regression terms leave. Tried for 400 steps
